@@ -1,0 +1,1 @@
+"""``realtone``: the command-line client."""

@@ -1,0 +1,60 @@
+"""The FastAPI app and its Lambda entry point (``realtone_api.main.handler``)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable
+
+from aws_lambda_powertools import Logger
+from fastapi import FastAPI, Request, Response
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.staticfiles import StaticFiles
+from mangum import Mangum
+
+from realtone_api.errors import install_error_handlers
+from realtone_api.routes import analyses, auth, health, ui
+from realtone_core.config import get_settings
+
+logger = Logger(service="realtone-api")
+
+
+def create_app() -> FastAPI:
+    settings = get_settings()
+    app = FastAPI(
+        title="RealTone",
+        version="1.0.0",
+        description="Upload audio, get a per-window deepfake score timeline and a verdict.",
+    )
+    install_error_handlers(app)
+    app.add_middleware(
+        CORSMiddleware,
+        allow_origins=settings.cors_origins,
+        allow_methods=["GET", "POST", "DELETE", "OPTIONS"],
+        allow_headers=["Authorization", "Content-Type", "Idempotency-Key", "If-None-Match"],
+        expose_headers=["ETag", "Retry-After"],
+        max_age=600,
+    )
+
+    @app.middleware("http")
+    async def _access_log(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        started = time.perf_counter()
+        response = await call_next(request)
+        logger.info(
+            "request",
+            method=request.method,
+            path=request.url.path,
+            status=response.status_code,
+            duration_ms=round((time.perf_counter() - started) * 1000, 2),
+        )
+        return response
+
+    for router in (auth.router, analyses.router, health.router, ui.router):
+        app.include_router(router)
+    app.mount("/static", StaticFiles(directory=ui.STATIC_DIR), name="static")
+    return app
+
+
+app = create_app()
+handler = logger.inject_lambda_context(Mangum(app, lifespan="off"), clear_state=True)

@@ -1,0 +1,78 @@
+"""Registration, login, token refresh (rotating) and the current user."""
+
+from __future__ import annotations
+
+from uuid import UUID
+
+from fastapi import APIRouter, status
+
+from realtone_api.deps import CurrentUser, ServicesDep
+from realtone_api.schemas import (
+    Credentials,
+    LoginRequest,
+    MeOut,
+    RefreshRequest,
+    TokenPair,
+    UserOut,
+)
+from realtone_api.security import (
+    InvalidTokenError,
+    decode_token,
+    hash_password,
+    issue_access_token,
+    issue_refresh_token,
+    verify_password,
+)
+from realtone_core.errors import ErrorCode, RealToneError
+from realtone_core.models import User
+from realtone_core.services import Services
+
+router = APIRouter(prefix="/v1/auth", tags=["auth"])
+
+
+def _token_pair(services: Services, user: User, family: UUID | None = None) -> TokenPair:
+    settings = services.settings
+    refresh = issue_refresh_token(settings, user.id, family)
+    services.refresh_tokens.add(refresh.jti, user.id, refresh.family, refresh.expires_at)
+    return TokenPair(
+        access_token=issue_access_token(settings, user.id),
+        refresh_token=refresh.token,
+        expires_in=settings.access_token_seconds,
+    )
+
+
+@router.post("/register", status_code=status.HTTP_201_CREATED, response_model=UserOut)
+def register(body: Credentials, services: ServicesDep) -> UserOut:
+    user = services.users.create(body.email, hash_password(body.password))
+    return UserOut(id=user.id, email=user.email, created_at=user.created_at)
+
+
+@router.post("/login", response_model=TokenPair)
+def login(body: LoginRequest, services: ServicesDep) -> TokenPair:
+    user = services.users.by_email(body.email.strip().lower())
+    if not verify_password(user.password_hash if user else None, body.password) or user is None:
+        raise RealToneError(
+            ErrorCode.INVALID_CREDENTIALS, "Wrong email or password", status_code=401
+        )
+    return _token_pair(services, user)
+
+
+@router.post("/refresh", response_model=TokenPair)
+def refresh(body: RefreshRequest, services: ServicesDep) -> TokenPair:
+    invalid = RealToneError(
+        ErrorCode.INVALID_TOKEN, "Invalid, expired or already used refresh token", status_code=401
+    )
+    try:
+        claims = decode_token(services.settings, body.refresh_token, "refresh")
+    except InvalidTokenError as exc:
+        raise invalid from exc
+    family = services.refresh_tokens.use(claims.jti, claims.user_id)
+    user = services.users.by_id(claims.user_id) if family else None
+    if user is None:
+        raise invalid
+    return _token_pair(services, user, family)
+
+
+@router.get("/me", response_model=MeOut)
+def me(user: CurrentUser) -> MeOut:
+    return MeOut(id=user.id, email=user.email)

@@ -1,0 +1,53 @@
+"""``GET /health``: Postgres, Redis, S3 and the queue, plus the scorer's model card."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from fastapi import APIRouter
+from fastapi.responses import JSONResponse
+
+from realtone_api.deps import ServicesDep
+from realtone_core.queue import check_queue
+from realtone_core.scorer_card import MODEL_CARD_KEY
+
+router = APIRouter(tags=["health"])
+
+
+def _run(check: Callable[[], object]) -> str:
+    try:
+        check()
+    except Exception as exc:
+        return f"error: {type(exc).__name__}: {exc}"[:300]
+    return "ok"
+
+
+@router.get("/health")
+def health(services: ServicesDep) -> JSONResponse:
+    settings = services.settings
+    queue_url = settings.queue_url
+    checks = {
+        "postgres": _run(services.db.ping),
+        "redis": _run(services.cache.ping),
+        "s3": _run(services.objects.check),
+        "queue": _run(lambda: check_queue(services.sqs, queue_url))
+        if queue_url
+        else "error: REALTONE_QUEUE_URL is not set",
+    }
+    model: Any = services.cache.get_json(MODEL_CARD_KEY) or {
+        "name": settings.model,
+        "loaded": False,
+    }
+    failed = sorted(name for name, result in checks.items() if result != "ok")
+    # Redis only caches: without it the API still answers (from Postgres), so it degrades.
+    if not failed:
+        state, code = "ok", 200
+    elif failed == ["redis"]:
+        state, code = "degraded", 200
+    else:
+        state, code = "unavailable", 503
+    body: dict[str, Any] = {"status": state, "checks": checks, "model": model}
+    if failed:
+        body["failed"] = failed
+    return JSONResponse(body, status_code=code)

@@ -1,0 +1,107 @@
+"""Password hashing (argon2id) and JWT access/refresh tokens."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any, Literal
+from uuid import UUID, uuid4
+
+import jwt
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+
+from realtone_core.config import Settings
+
+_hasher = PasswordHasher()
+# Verifying against this when the email is unknown keeps both paths equally slow, so response
+# times do not tell which emails have accounts.
+_DUMMY_HASH = _hasher.hash("not-a-real-password")
+
+TokenType = Literal["access", "refresh"]
+
+
+def hash_password(password: str) -> str:
+    return _hasher.hash(password)
+
+
+def verify_password(password_hash: str | None, password: str) -> bool:
+    try:
+        return _hasher.verify(password_hash or _DUMMY_HASH, password) and password_hash is not None
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+@dataclass(frozen=True)
+class TokenClaims:
+    user_id: UUID
+    type: TokenType
+    jti: UUID
+    family: UUID | None
+
+
+@dataclass(frozen=True)
+class IssuedRefresh:
+    token: str
+    jti: UUID
+    family: UUID
+    expires_at: datetime
+
+
+class InvalidTokenError(Exception):
+    pass
+
+
+def issue_access_token(settings: Settings, user_id: UUID) -> str:
+    return _encode(settings, user_id, "access", settings.access_token_seconds, {})
+
+
+def issue_refresh_token(settings: Settings, user_id: UUID, family: UUID | None) -> IssuedRefresh:
+    jti = uuid4()
+    family = family or uuid4()
+    token = _encode(
+        settings,
+        user_id,
+        "refresh",
+        settings.refresh_token_seconds,
+        {"jti": str(jti), "fam": str(family)},
+    )
+    expires_at = datetime.now(UTC) + timedelta(seconds=settings.refresh_token_seconds)
+    return IssuedRefresh(token, jti, family, expires_at)
+
+
+def decode_token(settings: Settings, token: str, expected: TokenType) -> TokenClaims:
+    try:
+        claims = jwt.decode(
+            token,
+            settings.jwt_secret.get_secret_value(),
+            algorithms=[settings.jwt_algorithm],
+            options={"require": ["exp", "iat", "sub", "typ", "jti"]},
+        )
+        if claims["typ"] != expected:
+            raise InvalidTokenError(f"expected an {expected} token")
+        return TokenClaims(
+            user_id=UUID(claims["sub"]),
+            type=expected,
+            jti=UUID(claims["jti"]),
+            family=UUID(claims["fam"]) if "fam" in claims else None,
+        )
+    except (jwt.PyJWTError, ValueError, KeyError, TypeError) as exc:
+        raise InvalidTokenError(str(exc)) from exc
+
+
+def _encode(
+    settings: Settings, user_id: UUID, typ: TokenType, ttl: int, extra: dict[str, Any]
+) -> str:
+    now = datetime.now(UTC)
+    payload: dict[str, Any] = {
+        "sub": str(user_id),
+        "typ": typ,
+        "iat": now,
+        "exp": now + timedelta(seconds=ttl),
+        "jti": str(uuid4()),
+        **extra,
+    }
+    return jwt.encode(
+        payload, settings.jwt_secret.get_secret_value(), algorithm=settings.jwt_algorithm
+    )

@@ -1,0 +1,32 @@
+"""From window scores to the verdict (DESIGN §3)."""
+
+from __future__ import annotations
+
+import math
+
+from realtone_core.models import Chunk, Summary, Verdict
+
+
+def summarize(chunks: list[Chunk], threshold: float) -> Summary:
+    scores = sorted((c.score for c in chunks if c.voiced and c.score is not None), reverse=True)
+    if not scores:
+        return Summary(
+            verdict="inconclusive",
+            score=None,
+            max_score=None,
+            mean_score=None,
+            fake_chunk_ratio=None,
+            threshold=threshold,
+        )
+    fake = sum(1 for s in scores if s >= threshold)
+    ratio = fake / len(scores)
+    top = scores[: max(1, math.ceil(len(scores) / 3))]
+    verdict: Verdict = "fake" if ratio >= 0.5 else "likely_fake" if fake else "real"
+    return Summary(
+        verdict=verdict,
+        score=sum(top) / len(top),
+        max_score=scores[0],
+        mean_score=sum(scores) / len(scores),
+        fake_chunk_ratio=ratio,
+        threshold=threshold,
+    )

@@ -1,0 +1,184 @@
+"""Long-polling worker: the ECS task on GPU hosts and, locally, the Lambda emulation.
+
+It receives SQS messages, turns them into the exact event the Lambda SQS event source
+sends, calls ``lambda_handler`` (the one processing path) and deletes what succeeded —
+what the event source mapping does for the Lambda function.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import signal
+import sys
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from types import FrameType
+from typing import Any
+
+from aws_lambda_powertools import Logger
+
+from realtone_core.config import Settings, get_settings
+from realtone_core.queue import sqs_client
+
+logger = Logger(service="realtone-scorer-worker")
+
+
+@dataclass
+class LocalLambdaContext:
+    """What the handler reads of a Lambda context, for in-process invocations."""
+
+    function_name: str = "realtone-scorer-local"
+    function_version: str = "$LATEST"
+    memory_limit_in_mb: int = 3008
+    timeout_seconds: int = 900
+    invoked_function_arn: str = (
+        "arn:aws:lambda:us-east-1:000000000000:function:realtone-scorer-local"
+    )
+    aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    log_group_name: str = "/aws/lambda/realtone-scorer-local"
+    log_stream_name: str = "local"
+    _started: float = field(default_factory=time.monotonic)
+
+    def get_remaining_time_in_millis(self) -> int:
+        return max(0, int((self.timeout_seconds - (time.monotonic() - self._started)) * 1000))
+
+
+def to_lambda_event(messages: list[dict[str, Any]], queue_arn: str, region: str) -> dict[str, Any]:
+    """SQS ``ReceiveMessage`` results → the ``Records`` event Lambda's SQS source delivers."""
+    records = []
+    for m in messages:
+        attrs = m.get("Attributes", {})
+        records.append(
+            {
+                "messageId": m["MessageId"],
+                "receiptHandle": m["ReceiptHandle"],
+                "body": m["Body"],
+                "attributes": {
+                    "ApproximateReceiveCount": attrs.get("ApproximateReceiveCount", "1"),
+                    "SentTimestamp": attrs.get("SentTimestamp", "0"),
+                    "SenderId": attrs.get("SenderId", ""),
+                    "ApproximateFirstReceiveTimestamp": attrs.get(
+                        "ApproximateFirstReceiveTimestamp", "0"
+                    ),
+                },
+                "messageAttributes": {
+                    name: {
+                        "stringValue": value.get("StringValue"),
+                        "binaryValue": value.get("BinaryValue"),
+                        "stringListValues": [],
+                        "binaryListValues": [],
+                        "dataType": value.get("DataType"),
+                    }
+                    for name, value in m.get("MessageAttributes", {}).items()
+                },
+                "md5OfBody": m.get("MD5OfBody", ""),
+                "eventSource": "aws:sqs",
+                "eventSourceARN": queue_arn,
+                "awsRegion": region,
+            }
+        )
+    return {"Records": records}
+
+
+class Worker:
+    def __init__(self, settings: Settings, batch_size: int = 1, wait_seconds: int = 10) -> None:
+        if not settings.queue_url:
+            raise SystemExit("REALTONE_QUEUE_URL must name the scorer queue")
+        self.settings = settings
+        self.queue_url: str = settings.queue_url
+        self.batch_size = batch_size
+        self.wait_seconds = wait_seconds
+        self.sqs = sqs_client(settings.aws_region, settings.aws_endpoint_url)
+        self.stop = threading.Event()
+        self._busy = False
+
+    def handle_signal(self, signum: int, _frame: FrameType | None) -> None:
+        logger.info("stop requested", signal=signal.Signals(signum).name, busy=self._busy)
+        self.stop.set()
+        if not self._busy:
+            # Nothing is held while waiting on the queue: leave at once.
+            raise SystemExit(0)
+
+    def run(self) -> None:
+        from realtone_scorer.app import get_scorer
+        from realtone_scorer.handler import lambda_handler
+
+        get_scorer()  # load the model before the first message, once
+        arn = self.sqs.get_queue_attributes(QueueUrl=self.queue_url, AttributeNames=["QueueArn"])
+        queue_arn = arn["Attributes"]["QueueArn"]
+        logger.info("worker ready", queue_url=self.queue_url, model=self.settings.model)
+        while not self.stop.is_set():
+            try:
+                self.poll_once(lambda_handler, queue_arn)
+            except SystemExit:
+                raise
+            except Exception:
+                logger.exception("worker loop error; retrying shortly")
+                self.stop.wait(2)
+
+    def poll_once(self, handler: Any, queue_arn: str) -> int:
+        response = self.sqs.receive_message(
+            QueueUrl=self.queue_url,
+            MaxNumberOfMessages=self.batch_size,
+            WaitTimeSeconds=self.wait_seconds,
+            AttributeNames=["All"],
+            MessageAttributeNames=["All"],
+        )
+        messages = response.get("Messages", [])
+        if not messages:
+            return 0
+        self._busy = True
+        try:
+            event = to_lambda_event(messages, queue_arn, self.settings.aws_region)
+            try:
+                result = handler(event, LocalLambdaContext())
+                failed = {f["itemIdentifier"] for f in result.get("batchItemFailures", [])}
+            except Exception:
+                # As with Lambda: a handler error fails the whole batch, which is retried.
+                logger.exception("handler failed for the whole batch")
+                failed = {m["MessageId"] for m in messages}
+            done = [m for m in messages if m["MessageId"] not in failed]
+            if done:
+                self.sqs.delete_message_batch(
+                    QueueUrl=self.queue_url,
+                    Entries=[
+                        {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]}
+                        for i, m in enumerate(done)
+                    ],
+                )
+            return len(messages)
+        finally:
+            self._busy = False
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m realtone_scorer.worker",
+        description=(
+            "Long-poll the scorer queue (REALTONE_QUEUE_URL) and score each upload through "
+            "the Lambda handler. SIGTERM/Ctrl-C: finish the current message, then exit."
+        ),
+    )
+    parser.add_argument(
+        "--batch-size",
+        type=int,
+        default=int(os.environ.get("REALTONE_WORKER_BATCH", "1")),
+        help="messages received per poll, 1-10 (default 1)",
+    )
+    parser.add_argument("--wait-seconds", type=int, default=10, help="long-poll wait, 0-20 s")
+    args = parser.parse_args(argv)
+    worker = Worker(get_settings(), batch_size=args.batch_size, wait_seconds=args.wait_seconds)
+    signal.signal(signal.SIGTERM, worker.handle_signal)
+    signal.signal(signal.SIGINT, worker.handle_signal)
+    with contextlib.suppress(SystemExit):
+        worker.run()
+    logger.info("worker stopped")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

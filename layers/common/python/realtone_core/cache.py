@@ -1,0 +1,96 @@
+"""Redis cache of status documents: write-through by the scorer, read-through by the API.
+
+Never the only copy of anything: every failure here is logged and treated as a miss, so a
+dead Redis slows status reads down instead of breaking them.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from uuid import UUID
+
+import redis
+
+from realtone_core.models import Analysis
+
+log = logging.getLogger(__name__)
+
+_SOCKET_TIMEOUT_SECONDS = 0.5
+
+
+def analysis_key(analysis_id: UUID) -> str:
+    return f"realtone:analysis:{analysis_id}"
+
+
+class CachedAnalysis:
+    """A status document as stored: the owner (to enforce access) and the JSON body."""
+
+    def __init__(self, owner_id: UUID, body: bytes) -> None:
+        self.owner_id = owner_id
+        self.body = body
+
+
+class StatusCache:
+    def __init__(self, url: str, ttl_active_seconds: int, ttl_terminal_seconds: int) -> None:
+        self._client = redis.Redis.from_url(
+            url,
+            socket_timeout=_SOCKET_TIMEOUT_SECONDS,
+            socket_connect_timeout=_SOCKET_TIMEOUT_SECONDS,
+            health_check_interval=30,
+        )
+        self._ttl_active = ttl_active_seconds
+        self._ttl_terminal = ttl_terminal_seconds
+
+    def ping(self) -> None:
+        self._client.ping()
+
+    def get(self, analysis_id: UUID) -> CachedAnalysis | None:
+        try:
+            raw = self._client.get(analysis_key(analysis_id))
+        except redis.RedisError as exc:
+            log.warning("status cache read failed: %s", exc)
+            return None
+        if raw is None:
+            return None
+        try:
+            envelope = json.loads(raw)
+            return CachedAnalysis(UUID(envelope["owner"]), envelope["analysis"].encode())
+        except (ValueError, KeyError, TypeError, AttributeError):
+            log.warning("status cache held an unreadable entry for %s", analysis_id)
+            return None
+
+    def put(self, owner_id: UUID, analysis: Analysis) -> bytes:
+        """Store the document; returns its JSON body (what the API sends)."""
+        body = analysis.model_dump_json().encode()
+        envelope = json.dumps({"owner": str(owner_id), "analysis": body.decode()})
+        # A stale non-terminal entry (say, written just before Redis lost a later update)
+        # corrects itself within the short active TTL.
+        ttl = self._ttl_terminal if analysis.status.terminal else self._ttl_active
+        try:
+            self._client.set(analysis_key(analysis.id), envelope, ex=ttl)
+        except redis.RedisError as exc:
+            log.warning("status cache write failed: %s", exc)
+        return body
+
+    def delete(self, analysis_id: UUID) -> None:
+        try:
+            self._client.delete(analysis_key(analysis_id))
+        except redis.RedisError as exc:
+            log.warning("status cache delete failed: %s", exc)
+
+    def set_json(self, key: str, value: object) -> None:
+        try:
+            self._client.set(key, json.dumps(value))
+        except redis.RedisError as exc:
+            log.warning("cache write of %s failed: %s", key, exc)
+
+    def get_json(self, key: str) -> object | None:
+        try:
+            raw = self._client.get(key)
+        except redis.RedisError:
+            return None
+        return json.loads(raw) if raw else None
+
+    def close(self) -> None:
+        self._client.close()

@@ -1,0 +1,50 @@
+"""Errors that carry a contract error code (``{"error": {"code", "message"}}``)."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class ErrorCode(StrEnum):
+    VALIDATION_ERROR = "validation_error"
+    EMAIL_TAKEN = "email_taken"
+    INVALID_CREDENTIALS = "invalid_credentials"
+    INVALID_TOKEN = "invalid_token"
+    NOT_FOUND = "not_found"
+    METHOD_NOT_ALLOWED = "method_not_allowed"
+    IDEMPOTENCY_CONFLICT = "idempotency_conflict"
+    UNSUPPORTED_FORMAT = "unsupported_format"
+    CORRUPT_AUDIO = "corrupt_audio"
+    EMPTY_AUDIO = "empty_audio"
+    TOO_SHORT = "too_short"
+    TOO_LONG = "too_long"
+    TOO_LARGE = "too_large"
+    UPLOAD_MISSING = "upload_missing"
+    SERVICE_UNAVAILABLE = "service_unavailable"
+    INTERNAL_ERROR = "internal_error"
+
+
+class RealToneError(Exception):
+    """An error a caller can act on; ``code`` goes to clients as is."""
+
+    status_code = 400
+
+    def __init__(self, code: ErrorCode, message: str, status_code: int | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        if status_code is not None:
+            self.status_code = status_code
+
+
+class AudioError(RealToneError):
+    """The uploaded audio cannot be scored; the analysis ends ``failed`` with ``code``."""
+
+    status_code = 422
+
+
+class EmailTakenError(RealToneError):
+    status_code = 409
+
+    def __init__(self) -> None:
+        super().__init__(ErrorCode.EMAIL_TAKEN, "An account with this email already exists")

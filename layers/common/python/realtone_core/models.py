@@ -1,0 +1,148 @@
+"""Domain models shared by the API and the scorer (the contract's ``Analysis`` shape)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Literal
+from uuid import UUID
+
+from pydantic import BaseModel, ConfigDict, field_serializer
+
+
+class Status(StrEnum):
+    AWAITING_UPLOAD = "awaiting_upload"
+    QUEUED = "queued"
+    PROCESSING = "processing"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    EXPIRED = "expired"
+
+    @property
+    def terminal(self) -> bool:
+        return self in TERMINAL_STATUSES
+
+
+TERMINAL_STATUSES = frozenset({Status.COMPLETED, Status.FAILED, Status.EXPIRED})
+
+Verdict = Literal["fake", "likely_fake", "real", "inconclusive"]
+
+
+def utc_iso(value: datetime) -> str:
+    """ISO-8601 in UTC with a ``Z`` suffix, as every timestamp in the contract."""
+    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+class ModelCard(BaseModel):
+    name: str
+    version: str
+    sha256: str
+    trained: bool
+
+
+class Summary(BaseModel):
+    verdict: Verdict
+    score: float | None
+    max_score: float | None
+    mean_score: float | None
+    fake_chunk_ratio: float | None
+    threshold: float
+
+
+class Chunk(BaseModel):
+    chunk_id: int
+    start_time_seconds: float
+    end_time_seconds: float
+    score: float | None
+    voiced: bool
+
+
+class ErrorInfo(BaseModel):
+    code: str
+    message: str
+
+
+class Analysis(BaseModel):
+    model_config = ConfigDict(protected_namespaces=())
+
+    id: UUID
+    status: Status
+    filename: str
+    content_type: str
+    size_bytes: int
+    created_at: datetime
+    updated_at: datetime
+    duration_seconds: float | None = None
+    processing_ms: int | None = None
+    model: ModelCard | None = None
+    summary: Summary | None = None
+    chunks: list[Chunk] = []
+    error: ErrorInfo | None = None
+
+    @field_serializer("created_at", "updated_at")
+    def _iso(self, value: datetime) -> str:
+        return utc_iso(value)
+
+
+class AnalysisRecord(BaseModel):
+    """A row of ``analyses`` with what only the services see (owner, object key)."""
+
+    id: UUID
+    owner_id: UUID
+    status: Status
+    filename: str
+    content_type: str
+    size_bytes: int
+    object_key: str
+    upload_expires_at: datetime
+    created_at: datetime
+    updated_at: datetime
+    duration_seconds: float | None = None
+    processing_ms: int | None = None
+    model: ModelCard | None = None
+    summary: Summary | None = None
+    error_code: str | None = None
+    error_message: str | None = None
+    claim_token: UUID | None = None
+
+    def to_analysis(self, chunks: list[Chunk]) -> Analysis:
+        error = (
+            ErrorInfo(code=self.error_code, message=self.error_message or "")
+            if self.error_code
+            else None
+        )
+        return Analysis(
+            id=self.id,
+            status=self.status,
+            filename=self.filename,
+            content_type=self.content_type,
+            size_bytes=self.size_bytes,
+            created_at=self.created_at,
+            updated_at=self.updated_at,
+            duration_seconds=self.duration_seconds,
+            processing_ms=self.processing_ms,
+            model=self.model,
+            summary=self.summary,
+            chunks=chunks,
+            error=error,
+        )
+
+
+class User(BaseModel):
+    id: UUID
+    email: str
+    password_hash: str
+    created_at: datetime
+
+
+class ScoringResult(BaseModel):
+    """What the scorer writes for a completed analysis."""
+
+    model_config = ConfigDict(protected_namespaces=())
+
+    duration_seconds: float
+    processing_ms: int
+    model: ModelCard
+    summary: Summary
+    chunks: list[Chunk]
+    timings: dict[str, float]

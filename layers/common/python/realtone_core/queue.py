@@ -1,0 +1,19 @@
+"""SQS adapter (the scorer's queue): client factory and the health check."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import boto3
+from botocore.config import Config
+
+
+def sqs_client(region: str, endpoint_url: str | None) -> Any:
+    config = Config(
+        retries={"max_attempts": 3, "mode": "standard"}, connect_timeout=5, read_timeout=30
+    )
+    return boto3.client("sqs", region_name=region, endpoint_url=endpoint_url, config=config)
+
+
+def check_queue(client: Any, queue_url: str) -> None:
+    client.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])

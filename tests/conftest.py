@@ -1,0 +1,43 @@
+"""Shared fixtures. ``stack`` starts Postgres/Redis/LocalStack once per session, only when an
+integration or e2e test asks for it (``make test-unit`` needs none of it)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+
+import pytest
+
+from realtone_local.procs import free_port
+from realtone_local.stack import DevStack, StackOptions
+
+
+def _clear_caches() -> None:
+    from realtone_core.config import get_settings
+
+    get_settings.cache_clear()
+    try:
+        from realtone_api.deps import get_services
+
+        get_services.cache_clear()
+    except ImportError:
+        pass
+    try:
+        from realtone_scorer.app import get_scorer
+
+        get_scorer.cache_clear()
+    except ImportError:
+        pass
+
+
+@pytest.fixture(scope="session")
+def stack() -> Iterator[DevStack]:
+    options = StackOptions(localstack_port=free_port(), api_port=free_port(), private_database=True)
+    saved = dict(os.environ)
+    with DevStack(options) as running:
+        os.environ.update(running.env)
+        _clear_caches()
+        yield running
+    os.environ.clear()
+    os.environ.update(saved)
+    _clear_caches()

@@ -1,0 +1,70 @@
+"""E2E fixtures: the API (uvicorn) and a scorer worker running as `make run` starts them."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import httpx
+import pytest
+
+from realtone_local.stack import DevStack
+
+
+@pytest.fixture(scope="package")
+def running(stack: DevStack) -> Iterator[DevStack]:
+    worker = stack.start_worker()
+    api = stack.start_api()
+    yield stack
+    for child in (api, worker):
+        child.stop()
+        stack.children.remove(child)
+
+
+@pytest.fixture
+def api(running: DevStack) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=running.api_url, timeout=30) as client:
+        yield client
+
+
+@pytest.fixture
+def signed_up(api: httpx.Client) -> Callable[[], dict[str, str]]:
+    def make() -> dict[str, str]:
+        email = f"e2e-{uuid.uuid4().hex[:10]}@example.com"
+        assert (
+            api.post(
+                "/v1/auth/register", json={"email": email, "password": "e2e-password"}
+            ).status_code
+            == 201
+        )
+        token = api.post(
+            "/v1/auth/login", json={"email": email, "password": "e2e-password"}
+        ).json()["access_token"]
+        return {"Authorization": f"Bearer {token}"}
+
+    return make
+
+
+def wait_terminal(
+    api: httpx.Client, ident: str, headers: dict[str, str], timeout: float = 60
+) -> dict[str, Any]:
+    """Poll like a client: honour Retry-After and send If-None-Match."""
+    deadline = time.monotonic() + timeout
+    etag = None
+    body: dict[str, Any] = {}
+    while time.monotonic() < deadline:
+        r = api.get(
+            f"/v1/analyses/{ident}",
+            headers={**headers, **({"If-None-Match": etag} if etag else {})},
+        )
+        if r.status_code == 200:
+            body = r.json()
+            etag = r.headers["ETag"]
+            if body["status"] in ("completed", "failed", "expired"):
+                return body
+        else:
+            assert r.status_code == 304
+        time.sleep(min(float(r.headers.get("Retry-After", "1")), 0.25))
+    raise AssertionError(f"analysis {ident} did not finish in {timeout} s; last: {body}")

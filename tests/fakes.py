@@ -1,0 +1,146 @@
+"""In-memory adapters for unit tests of domain code (same methods as the real ones)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import BinaryIO
+from uuid import UUID, uuid4
+
+import numpy as np
+
+from realtone_core.models import AnalysisRecord, Chunk, ModelCard, ScoringResult, Status
+from realtone_core.storage import ObjectInfo, upload_key
+
+
+class InMemoryAnalyses:
+    def __init__(self) -> None:
+        self.rows: dict[UUID, AnalysisRecord] = {}
+        self.chunks: dict[UUID, list[Chunk]] = {}
+        self.claimed_at: dict[UUID, datetime | None] = {}
+        self.complete_calls = 0
+
+    def add(
+        self, filename: str = "clip.wav", status: Status = Status.AWAITING_UPLOAD
+    ) -> AnalysisRecord:
+        owner, ident = uuid4(), uuid4()
+        now = datetime.now(UTC)
+        record = AnalysisRecord(
+            id=ident,
+            owner_id=owner,
+            status=status,
+            filename=filename,
+            content_type="audio/wav",
+            size_bytes=1000,
+            object_key=upload_key(owner, ident, filename),
+            upload_expires_at=now + timedelta(minutes=15),
+            created_at=now,
+            updated_at=now,
+        )
+        self.rows[ident] = record
+        return record
+
+    def _set(self, ident: UUID, **changes: object) -> AnalysisRecord:
+        record = self.rows[ident].model_copy(update={**changes, "updated_at": datetime.now(UTC)})
+        self.rows[ident] = record
+        return record
+
+    def claim(
+        self, analysis_id: UUID, object_key: str, lease_seconds: int
+    ) -> AnalysisRecord | None:
+        r = self.rows.get(analysis_id)
+        if r is None or r.object_key != object_key:
+            return None
+        held_at = self.claimed_at.get(analysis_id)
+        lease_over = held_at is None or held_at < datetime.now(UTC) - timedelta(
+            seconds=lease_seconds
+        )
+        if r.status in (Status.AWAITING_UPLOAD, Status.QUEUED) or (
+            r.status == Status.PROCESSING and lease_over
+        ):
+            self.claimed_at[analysis_id] = datetime.now(UTC)
+            return self._set(analysis_id, status=Status.PROCESSING, claim_token=uuid4())
+        return None
+
+    def release(self, analysis_id: UUID, claim_token: UUID) -> None:
+        r = self.rows.get(analysis_id)
+        if r and r.status == Status.PROCESSING and r.claim_token == claim_token:
+            self.claimed_at[analysis_id] = None
+
+    def complete(
+        self, analysis_id: UUID, claim_token: UUID, result: ScoringResult
+    ) -> AnalysisRecord | None:
+        r = self.rows.get(analysis_id)
+        if r is None or r.status != Status.PROCESSING or r.claim_token != claim_token:
+            return None
+        self.complete_calls += 1
+        self.chunks[analysis_id] = list(result.chunks)
+        return self._set(
+            analysis_id,
+            status=Status.COMPLETED,
+            summary=result.summary,
+            model=result.model,
+            duration_seconds=result.duration_seconds,
+            processing_ms=result.processing_ms,
+        )
+
+    def fail(
+        self,
+        analysis_id: UUID,
+        code: str,
+        message: str,
+        *,
+        claim_token: UUID | None = None,
+        processing_ms: int | None = None,
+        duration_seconds: float | None = None,
+    ) -> AnalysisRecord | None:
+        r = self.rows.get(analysis_id)
+        if r is None or r.status.terminal:
+            return None
+        if claim_token is not None and (
+            r.status != Status.PROCESSING or r.claim_token != claim_token
+        ):
+            return None
+        return self._set(
+            analysis_id,
+            status=Status.FAILED,
+            error_code=code,
+            error_message=message,
+            processing_ms=processing_ms,
+        )
+
+
+class InMemoryObjects:
+    def __init__(self) -> None:
+        self.objects: dict[str, bytes] = {}
+
+    def head(self, key: str) -> ObjectInfo | None:
+        data = self.objects.get(key)
+        return None if data is None else ObjectInfo(len(data), "etag", "audio/wav")
+
+    def download(self, key: str, out: BinaryIO) -> int | None:
+        data = self.objects.get(key)
+        if data is None:
+            return None
+        out.write(data)
+        return len(data)
+
+
+class Published(list[AnalysisRecord]):
+    def __call__(self, record: AnalysisRecord) -> None:
+        self.append(record)
+
+
+class LoudnessDetector:
+    """Score = clipped RMS of the window: deterministic and easy to reason about."""
+
+    card = ModelCard(name="test:loudness", version="1", sha256="0" * 64, trained=False)
+
+    def __init__(self, fail_times: int = 0) -> None:
+        self.calls = 0
+        self.fail_times = fail_times
+
+    def score(self, windows: np.ndarray) -> np.ndarray:
+        self.calls += 1
+        if self.calls <= self.fail_times:
+            raise RuntimeError("simulated transient failure")
+        return np.clip(np.sqrt(np.mean(np.square(windows), axis=1)) * 2, 0, 1)

@@ -1,0 +1,107 @@
+"""Integration fixtures: the real services, the app in-process, and queue helpers."""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import httpx
+import pytest
+from fastapi.testclient import TestClient
+
+from realtone_local.stack import DevStack
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="session")
+def services(stack: DevStack) -> Any:
+    from realtone_api.deps import get_services
+
+    return get_services()
+
+
+@pytest.fixture(scope="session")
+def client(stack: DevStack) -> Iterator[TestClient]:
+    from realtone_api.main import create_app
+
+    with TestClient(create_app(), raise_server_exceptions=False) as c:
+        yield c
+
+
+@pytest.fixture
+def new_user(client: TestClient) -> Callable[[], dict[str, str]]:
+    """Registers and logs in a fresh user; returns its Authorization header."""
+
+    def make() -> dict[str, str]:
+        email = f"user-{uuid.uuid4().hex[:10]}@example.com"
+        assert (
+            client.post(
+                "/v1/auth/register", json={"email": email, "password": "s3cret-pass"}
+            ).status_code
+            == 201
+        )
+        tokens = client.post(
+            "/v1/auth/login", json={"email": email, "password": "s3cret-pass"}
+        ).json()
+        return {"Authorization": f"Bearer {tokens['access_token']}"}
+
+    return make
+
+
+def upload_via_post(upload: dict[str, Any], data: bytes, content_type: str) -> httpx.Response:
+    """The multipart POST a browser sends: every policy field, then the file."""
+    return httpx.post(
+        upload["url"],
+        data=upload["fields"],
+        files={"file": ("upload", data, content_type)},
+        timeout=30,
+    )
+
+
+class QueueProbe:
+    """Receives the scorer queue's messages in tests, where no worker is running."""
+
+    def __init__(self, services: Any) -> None:
+        self.sqs = services.sqs
+        self.url = services.settings.queue_url
+
+    def drain(self) -> None:
+        while True:
+            msgs = self.sqs.receive_message(
+                QueueUrl=self.url, MaxNumberOfMessages=10, WaitTimeSeconds=0
+            ).get("Messages", [])
+            if not msgs:
+                return
+            for m in msgs:
+                self.sqs.delete_message(QueueUrl=self.url, ReceiptHandle=m["ReceiptHandle"])
+
+    def wait_for_key(self, key_part: str, timeout: float = 10) -> list[dict[str, Any]]:
+        """Messages whose body mentions ``key_part`` (left in flight for the caller)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            msgs = self.sqs.receive_message(
+                QueueUrl=self.url,
+                MaxNumberOfMessages=10,
+                WaitTimeSeconds=1,
+                AttributeNames=["All"],
+                MessageAttributeNames=["All"],
+            ).get("Messages", [])
+            found = [m for m in msgs if key_part in m["Body"]]
+            if found:
+                return found
+        raise AssertionError(f"no queue message for {key_part} within {timeout} s")
+
+
+@pytest.fixture
+def queue(services: Any) -> QueueProbe:
+    probe = QueueProbe(services)
+    probe.drain()
+    return probe
+
+
+def s3_body_key(message: dict[str, Any]) -> str:
+    return json.loads(message["Body"])["Records"][0]["s3"]["object"]["key"]

@@ -1,0 +1,158 @@
+"""Both Lambda handlers, fed real event shapes, against the real services."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from urllib.parse import quote_plus
+
+import pytest
+
+from realtone_core.models import Status
+from realtone_scorer.worker import LocalLambdaContext, to_lambda_event
+from tests.audio import JUNK, wav_bytes
+from tests.events import EVENTS, load_event
+from tests.integration.conftest import upload_via_post
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def api_handler(stack):
+    from realtone_api.main import handler
+
+    return handler
+
+
+@pytest.fixture(scope="module")
+def scorer_handler(stack):
+    from realtone_scorer.handler import lambda_handler
+
+    return lambda_handler
+
+
+def invoke_api(handler, name, **values):
+    response = handler(load_event(name, **values), LocalLambdaContext(function_name="realtone-api"))
+    return response["statusCode"], response["headers"], json.loads(response["body"] or "null")
+
+
+def test_every_api_event_file_replays_through_the_mangum_handler(api_handler):
+    email = f"event-{uuid.uuid4().hex[:8]}@example.com"
+    status, _, body = invoke_api(api_handler, "api-register.json", EMAIL=email)
+    assert (status, body["email"]) == (201, email)
+    status, _, tokens = invoke_api(api_handler, "api-login.json", EMAIL=email)
+    assert status == 200
+    token = tokens["access_token"]
+    status, _, created = invoke_api(api_handler, "api-create-analysis.json", ACCESS_TOKEN=token)
+    assert status == 201 and created["upload"]["fields"]["key"].endswith("/voice_note.wav")
+    ident = created["analysis"]["id"]
+    status, headers, got = invoke_api(
+        api_handler, "api-get-analysis.json", ACCESS_TOKEN=token, ANALYSIS_ID=ident
+    )
+    assert (status, got["id"], got["status"]) == (200, ident, "awaiting_upload")
+    assert headers["etag"].startswith('"') and headers["retry-after"] == "1"
+    status, _, listed = invoke_api(api_handler, "api-list-analyses.json", ACCESS_TOKEN=token)
+    assert status == 200 and [i["id"] for i in listed["items"]] == [ident]
+    status, headers, err = invoke_api(
+        api_handler, "api-get-analysis-no-token.json", ANALYSIS_ID=ident
+    )
+    assert (status, err["error"]["code"], headers["www-authenticate"]) == (
+        401,
+        "invalid_token",
+        "Bearer",
+    )
+    status, _, health = invoke_api(api_handler, "api-health.json")
+    assert status == 200 and health["checks"]["postgres"] == "ok"
+    replayed = {p.name for p in EVENTS.glob("api-*.json")}
+    assert replayed == {
+        "api-register.json",
+        "api-login.json",
+        "api-create-analysis.json",
+        "api-get-analysis.json",
+        "api-list-analyses.json",
+        "api-get-analysis-no-token.json",
+        "api-health.json",
+    }
+
+
+def uploaded(client, headers, data, filename="clip.wav"):
+    r = client.post(
+        "/v1/analyses",
+        headers=headers,
+        json={"filename": filename, "content_type": "audio/wav", "size_bytes": len(data)},
+    )
+    assert r.status_code == 201
+    body = r.json()
+    assert upload_via_post(body["upload"], data, "audio/wav").status_code == 204
+    return body["analysis"]["id"], body["upload"]["fields"]["key"]
+
+
+def test_scorer_handles_the_real_notification_once(
+    client, new_user, queue, scorer_handler, services
+):
+    headers = new_user()
+    ident, _key = uploaded(client, headers, wav_bytes(10.3, 44_100, channels=2), "my voice!.wav")
+    messages = queue.wait_for_key(ident)
+    event = to_lambda_event(messages, "arn:aws:sqs:us-east-1:000000000000:q", "us-east-1")
+    assert scorer_handler(event, LocalLambdaContext()) == {"batchItemFailures": []}
+    record = services.analyses.get(uuid.UUID(ident))
+    assert record.status == Status.COMPLETED
+    chunks = services.analyses.chunks(record.id)
+    assert [(c.start_time_seconds, c.end_time_seconds) for c in chunks] == [
+        (0, 4),
+        (4, 8),
+        (8, 10.3),
+    ]
+    assert record.model.name == "dev:tiny" and record.model.trained is False
+    cached = json.loads(services.cache.get(record.id).body)
+    assert cached["status"] == "completed" and len(cached["chunks"]) == 3
+    # The same message again (SQS redelivery): nothing is scored or written twice.
+    assert scorer_handler(event, LocalLambdaContext()) == {"batchItemFailures": []}
+    again = services.analyses.get(record.id)
+    assert again.updated_at == record.updated_at
+    assert len(services.analyses.chunks(record.id)) == 3
+    for m in messages:
+        queue.sqs.delete_message(QueueUrl=queue.url, ReceiptHandle=m["ReceiptHandle"])
+
+
+def test_event_file_with_an_encoded_key_is_scored(
+    client, new_user, queue, scorer_handler, services
+):
+    headers = new_user()
+    ident, key = uploaded(client, headers, wav_bytes(5.0), "voice note.wav")
+    queue.drain()
+    event = load_event(
+        "sqs-s3-object-created.json", BUCKET=services.settings.bucket, KEY=quote_plus(key)
+    )
+    assert "voice_note.wav" in event["Records"][0]["body"]
+    assert scorer_handler(event, LocalLambdaContext()) == {"batchItemFailures": []}
+    assert services.analyses.get(uuid.UUID(ident)).status == Status.COMPLETED
+
+
+def test_s3_test_event_is_ignored(scorer_handler, services):
+    event = load_event("sqs-s3-test-event.json", BUCKET=services.settings.bucket)
+    assert scorer_handler(event, LocalLambdaContext()) == {"batchItemFailures": []}
+
+
+def test_junk_named_wav_fails_with_corrupt_audio(client, new_user, queue, scorer_handler, services):
+    headers = new_user()
+    ident, _ = uploaded(client, headers, JUNK, "junk.wav")
+    event = to_lambda_event(
+        queue.wait_for_key(ident), "arn:aws:sqs:us-east-1:000000000000:q", "us-east-1"
+    )
+    assert scorer_handler(event, LocalLambdaContext()) == {"batchItemFailures": []}
+    got = client.get(f"/v1/analyses/{ident}", headers=headers).json()
+    assert got["status"] == "failed"
+    assert got["error"]["code"] == "corrupt_audio"
+    assert "Retry-After" not in client.get(f"/v1/analyses/{ident}", headers=headers).headers
+
+
+def test_a_poison_message_fails_alone(client, new_user, queue, scorer_handler, services):
+    headers = new_user()
+    ident, _ = uploaded(client, headers, wav_bytes(2.0))
+    good = queue.wait_for_key(ident)
+    poison = {**good[0], "MessageId": "poison-1", "Body": "{not json"}
+    event = to_lambda_event([*good, poison], "arn:aws:sqs:us-east-1:000000000000:q", "us-east-1")
+    result = scorer_handler(event, LocalLambdaContext())
+    assert result == {"batchItemFailures": [{"itemIdentifier": "poison-1"}]}
+    assert services.analyses.get(uuid.UUID(ident)).status == Status.COMPLETED

@@ -1,0 +1,99 @@
+import pytest
+
+from realtone_core.config import Settings
+from realtone_core.models import Status
+from realtone_scorer.service import Outcome, Scorer
+from tests.audio import JUNK, wav_bytes
+from tests.fakes import InMemoryAnalyses, InMemoryObjects, LoudnessDetector, Published
+
+
+@pytest.fixture
+def parts():
+    analyses, objects, published = InMemoryAnalyses(), InMemoryObjects(), Published()
+    detector = LoudnessDetector()
+    scorer = Scorer(Settings(max_receive_count=3), analyses, objects, published, detector)
+    return scorer, analyses, objects, published, detector
+
+
+def test_scores_an_upload_once(parts):
+    scorer, analyses, objects, published, _ = parts
+    record = analyses.add()
+    objects.objects[record.object_key] = wav_bytes(10.3, 44_100, channels=2)
+    assert scorer.process_upload(record.object_key) is Outcome.COMPLETED
+    done = analyses.rows[record.id]
+    assert done.status == Status.COMPLETED
+    assert [(c.start_time_seconds, c.end_time_seconds) for c in analyses.chunks[record.id]] == [
+        (0, 4),
+        (4, 8),
+        (8, 10.3),
+    ]
+    assert done.duration_seconds == pytest.approx(10.3)
+    assert done.model.name == "test:loudness"
+    assert [r.status for r in published] == [Status.PROCESSING, Status.COMPLETED]
+    # The same event again (a redelivery or a duplicate notification) scores nothing.
+    assert scorer.process_upload(record.object_key) is Outcome.SKIPPED
+    assert analyses.complete_calls == 1
+
+
+def test_bad_audio_fails_with_its_code(parts):
+    scorer, analyses, objects, published, _ = parts
+    record = analyses.add()
+    objects.objects[record.object_key] = JUNK
+    assert scorer.process_upload(record.object_key) is Outcome.FAILED
+    assert analyses.rows[record.id].error_code == "corrupt_audio"
+    assert published[-1].status == Status.FAILED
+
+
+def test_missing_object_fails_with_upload_missing(parts):
+    scorer, analyses, *_ = parts
+    record = analyses.add()
+    assert scorer.process_upload(record.object_key) is Outcome.FAILED
+    assert analyses.rows[record.id].error_code == "upload_missing"
+
+
+def test_unknown_or_foreign_keys_are_skipped(parts):
+    scorer, analyses, objects, *_ = parts
+    record = analyses.add()
+    assert scorer.process_upload("elsewhere/x.wav") is Outcome.SKIPPED
+    other_name = record.object_key.rsplit("/", 1)[0] + "/other.wav"
+    objects.objects[other_name] = wav_bytes(2)
+    assert scorer.process_upload(other_name) is Outcome.SKIPPED
+    assert analyses.rows[record.id].status == Status.AWAITING_UPLOAD
+
+
+def test_transient_failure_is_retried_then_completes(parts):
+    scorer, analyses, objects, _, detector = parts
+    detector.fail_times = 1
+    record = analyses.add()
+    objects.objects[record.object_key] = wav_bytes(5)
+    with pytest.raises(RuntimeError):
+        scorer.process_upload(record.object_key, receive_count=1)
+    assert analyses.rows[record.id].status == Status.PROCESSING
+    # Released: the redelivered message may take it again at once.
+    assert scorer.process_upload(record.object_key, receive_count=2) is Outcome.COMPLETED
+
+
+def test_last_attempt_marks_internal_error(parts):
+    scorer, analyses, objects, _, detector = parts
+    detector.fail_times = 99
+    record = analyses.add()
+    objects.objects[record.object_key] = wav_bytes(5)
+    with pytest.raises(RuntimeError):
+        scorer.process_upload(record.object_key, receive_count=3)
+    assert analyses.rows[record.id].status == Status.FAILED
+    assert analyses.rows[record.id].error_code == "internal_error"
+
+
+def test_silent_audio_is_inconclusive_and_never_scored(parts):
+    scorer, analyses, objects, _, detector = parts
+    import numpy as np
+
+    from tests.audio import encode
+
+    record = analyses.add()
+    quiet = (1e-5 * np.ones(16_000 * 6)).astype(np.float32)
+    objects.objects[record.object_key] = encode(quiet, 16_000, "WAV", "FLOAT")
+    assert scorer.process_upload(record.object_key) is Outcome.COMPLETED
+    assert detector.calls == 0
+    assert analyses.rows[record.id].summary.verdict == "inconclusive"
+    assert all(c.score is None and not c.voiced for c in analyses.chunks[record.id])
