@@ -8,9 +8,13 @@ LS_VENV := .venv-localstack
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 LS_STAMP := $(LS_VENV)/.installed
+SAM_VENV := .venv-sam
+SAM_STAMP := $(SAM_VENV)/.installed
+SAM_ENV := SAM_CLI_TELEMETRY=0 AWS_DEFAULT_REGION=us-east-1 AWS_ACCESS_KEY_ID=offline AWS_SECRET_ACCESS_KEY=offline
+SAM_BUILD_DIR := .local/sam-build
 PYTEST := $(PY) -m pytest
 
-.PHONY: help install run test test-unit test-integration test-e2e lint format clean
+.PHONY: help install run test test-unit test-integration test-e2e lint lint-template sam-build invoke format clean
 
 help: ## Show this help
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-18s\033[0m %s\n", $$1, $$2}'
@@ -26,6 +30,11 @@ $(LS_STAMP): localstack/requirements.txt
 	$(LS_VENV)/bin/python -m pip install --quiet -r localstack/requirements.txt
 	@touch $@
 
+$(SAM_STAMP): deploy/requirements-sam.txt
+	@test -x $(SAM_VENV)/bin/python || $(PYTHON) -m venv $(SAM_VENV)
+	$(SAM_VENV)/bin/python -m pip install --quiet -r deploy/requirements-sam.txt
+	@touch $@
+
 install: $(STAMP) $(LS_STAMP) ## Install everything into .venv (and LocalStack into .venv-localstack)
 
 run: install ## Start Postgres, Redis, LocalStack, the API (http://127.0.0.1:8000) and a scorer worker
@@ -35,6 +44,20 @@ lint: $(STAMP) ## ruff + mypy
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
+
+lint-template: $(SAM_STAMP) ## cfn-lint and sam validate --lint on template.yaml (any finding fails)
+	$(SAM_VENV)/bin/cfn-lint template.yaml
+	$(SAM_ENV) $(SAM_VENV)/bin/sam validate --lint --template template.yaml
+
+sam-build: $(SAM_STAMP) ## sam build of the zip function (its code also serves MigrationsFunction) + layer; import it in a clean Python
+	@command -v python3.11 >/dev/null || { echo "sam build needs python3.11 on PATH"; exit 1; }
+	rm -rf $(SAM_BUILD_DIR)
+	$(SAM_ENV) $(SAM_VENV)/bin/sam build ApiFunction --template template.yaml --build-dir $(SAM_BUILD_DIR)
+	cd /tmp && env -i PATH=/usr/bin:/bin PYTHONPATH=$(CURDIR)/$(SAM_BUILD_DIR)/ApiFunction:$(CURDIR)/$(SAM_BUILD_DIR)/CommonLayer/python \
+		$$(python3.11 -c 'import sys; print(sys.executable)') -c "import realtone_api.main, realtone_api.migrations_resource; print('built API imports cleanly')"
+
+invoke: install ## Replay an event through a real handler with the running `make run` stack: make invoke FN=api|scorer EVENT=tests/events/api-health.json [SET="EMAIL=a@b.c"]
+	$(VENV)/bin/realtone-local invoke --function $(FN) --event $(EVENT) $(foreach kv,$(SET),--set $(kv))
 
 format: $(STAMP) ## Format and fix what ruff can
 	$(VENV)/bin/ruff format .
@@ -49,8 +72,8 @@ test-integration: install ## Integration tests against Postgres, Redis and Local
 test-e2e: install ## End-to-end tests over HTTP against the running stack
 	$(PYTEST) tests/e2e
 
-test: install lint ## Everything CI runs: lint, unit, integration and e2e tests
+test: install lint lint-template sam-build ## Everything CI runs: lint, template lint, sam build, unit, integration and e2e tests
 	$(PYTEST) tests
 
 clean: ## Remove the virtualenvs and local state
-	rm -rf $(VENV) $(LS_VENV) .local .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) $(LS_VENV) $(SAM_VENV) .local .mypy_cache .ruff_cache .pytest_cache

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import signal
 import sys
 import time
+from pathlib import Path
 from types import FrameType
 
-from realtone_local.stack import DevStack, StackOptions
+from realtone_local.stack import ENV_FILE, DevStack, StackOptions
 
 
 class _Stop(Exception):
@@ -31,6 +33,7 @@ def run(args: argparse.Namespace) -> int:
         with DevStack(options) as stack:
             stack.start_worker()
             stack.start_api()
+            stack.write_env(ENV_FILE)
             print(
                 f"\nRealTone is running\n"
                 f"  web UI     {stack.api_url}/\n"
@@ -55,6 +58,23 @@ def run(args: argparse.Namespace) -> int:
         signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
+def invoke(args: argparse.Namespace) -> int:
+    from realtone_local.invoke import invoke as run_handler
+    from realtone_local.invoke import load_event, render
+
+    env_file = Path(args.env_file)
+    if not env_file.exists():
+        print(
+            f"{env_file} not found: start the stack with `make run` first (or pass --env-file)",
+            file=sys.stderr,
+        )
+        return 2
+    values = dict(item.split("=", 1) for item in args.set)
+    event = load_event(Path(args.event), values)
+    print(render(run_handler(args.function, event, json.loads(env_file.read_text()))))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="realtone-local",
@@ -70,6 +90,22 @@ def main(argv: list[str] | None = None) -> int:
         "--localstack-port", type=int, default=int(os.environ.get("LOCALSTACK_PORT", "4566"))
     )
     p_run.set_defaults(func=run)
+    p_inv = sub.add_parser(
+        "invoke",
+        help="replay an event file through a real handler (like `sam local invoke`)",
+        description=(
+            "Call a Lambda handler in-process with an event file, against the services of a "
+            "running `make run` (read from its env file). ${NAME} placeholders in the file "
+            "are filled from --set NAME=VALUE."
+        ),
+    )
+    p_inv.add_argument("--function", required=True, choices=["api", "scorer", "migrations"])
+    p_inv.add_argument(
+        "--event", required=True, help="event JSON, e.g. tests/events/api-health.json"
+    )
+    p_inv.add_argument("--set", action="append", default=[], metavar="NAME=VALUE")
+    p_inv.add_argument("--env-file", default=str(ENV_FILE), help=f"default: {ENV_FILE}")
+    p_inv.set_defaults(func=invoke)
     args = parser.parse_args(argv)
     return int(args.func(args))
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 import urllib.request
@@ -23,6 +24,8 @@ ROOT = Path(__file__).resolve().parents[2]
 REGION = "us-east-1"
 DEFAULT_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/realtone"
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
+# Where a running `make run` publishes its settings (for `make invoke`).
+ENV_FILE = ROOT / ".local" / "stack-env.json"
 
 
 @dataclass
@@ -65,6 +68,12 @@ class DevStack:
         for child in reversed(self.children):
             child.stop()
         self._exit.close()
+
+    def write_env(self, path: Path) -> None:
+        """Publish the settings for other commands; removed again when the stack stops."""
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(self.env, indent=2))
+        self._exit.callback(path.unlink, missing_ok=True)
 
     def _say(self, message: str) -> None:
         print(f"[realtone] {message}", file=sys.stderr, flush=True)

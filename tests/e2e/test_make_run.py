@@ -25,15 +25,28 @@ def test_run_serves_and_stops_everything_on_sigterm(stack, tmp_path):
     }
     log = (tmp_path / "run.log").open("w+")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "realtone_local", "run", "--api-port", str(api_port),
-         "--localstack-port", str(ls_port)],
-        stdout=log, stderr=subprocess.STDOUT, env=env,
+        [
+            sys.executable,
+            "-m",
+            "realtone_local",
+            "run",
+            "--api-port",
+            str(api_port),
+            "--localstack-port",
+            str(ls_port),
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env=env,
     )
     try:
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
             try:
-                if httpx.get(f"http://127.0.0.1:{api_port}/health", timeout=2).json()["status"] == "ok":
+                if (
+                    httpx.get(f"http://127.0.0.1:{api_port}/health", timeout=2).json()["status"]
+                    == "ok"
+                ):
                     break
             except (httpx.HTTPError, ValueError):
                 pass
