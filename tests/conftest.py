@@ -23,8 +23,9 @@ def _clear_caches() -> None:
     except ImportError:
         pass
     try:
-        from realtone_scorer.app import get_scorer
+        from realtone_scorer.app import get_runtime, get_scorer
 
+        get_runtime.cache_clear()
         get_scorer.cache_clear()
     except ImportError:
         pass

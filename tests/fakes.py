@@ -8,7 +8,7 @@ from uuid import UUID, uuid4
 
 import numpy as np
 
-from realtone_core.models import AnalysisRecord, Chunk, ModelCard, ScoringResult, Status
+from realtone_core.models import AnalysisRecord, Chunk, ModelCard, ScoringResult, Status, Summary
 from realtone_core.storage import ObjectInfo, upload_key
 
 
@@ -17,6 +17,7 @@ class InMemoryAnalyses:
         self.rows: dict[UUID, AnalysisRecord] = {}
         self.chunks: dict[UUID, list[Chunk]] = {}
         self.claimed_at: dict[UUID, datetime | None] = {}
+        self.content: dict[UUID, str | None] = {}
         self.complete_calls = 0
 
     def add(
@@ -74,6 +75,7 @@ class InMemoryAnalyses:
             return None
         self.complete_calls += 1
         self.chunks[analysis_id] = list(result.chunks)
+        self.content[analysis_id] = result.content_sha256
         return self._set(
             analysis_id,
             status=Status.COMPLETED,
@@ -82,6 +84,15 @@ class InMemoryAnalyses:
             duration_seconds=result.duration_seconds,
             processing_ms=result.processing_ms,
         )
+
+    def find_reusable(
+        self, content_sha256: str, model_sha256: str
+    ) -> tuple[UUID, float, Summary, list[Chunk]] | None:
+        for ident, sha in self.content.items():
+            r = self.rows[ident]
+            if sha == content_sha256 and r.model and r.model.sha256 == model_sha256 and r.summary:
+                return ident, r.duration_seconds or 0.0, r.summary, self.chunks[ident]
+        return None
 
     def fail(
         self,

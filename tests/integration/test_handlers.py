@@ -156,3 +156,46 @@ def test_a_poison_message_fails_alone(client, new_user, queue, scorer_handler, s
     result = scorer_handler(event, LocalLambdaContext())
     assert result == {"batchItemFailures": [{"itemIdentifier": "poison-1"}]}
     assert services.analyses.get(uuid.UUID(ident)).status == Status.COMPLETED
+
+
+def test_duplicate_events_are_processed_once(
+    client, new_user, queue, scorer_handler, services, monkeypatch
+):
+    from realtone_scorer.app import get_scorer
+
+    scorer = get_scorer()
+    calls: list[str] = []
+    original = scorer.process_upload
+
+    def counting(key: str, receive_count: int = 1):
+        calls.append(key)
+        return original(key, receive_count=receive_count)
+
+    monkeypatch.setattr(scorer, "process_upload", counting)
+    headers = new_user()
+    ident, key = uploaded(client, headers, wav_bytes(3.0))
+    messages = queue.wait_for_key(ident)
+    # S3 may send the same notification twice, under different message ids.
+    twin = {**messages[0], "MessageId": "duplicate-of-" + messages[0]["MessageId"]}
+    event = to_lambda_event(
+        [messages[0], twin], "arn:aws:sqs:us-east-1:000000000000:q", "us-east-1"
+    )
+    assert scorer_handler(event, LocalLambdaContext()) == {"batchItemFailures": []}
+    assert services.analyses.get(uuid.UUID(ident)).status == Status.COMPLETED
+    # The idempotency record (bucket, key, ETag) answered the twin: the scorer ran once.
+    assert calls == [key]
+    queue.drain()
+
+
+def test_an_event_for_a_deleted_analysis_is_dropped(
+    client, new_user, queue, scorer_handler, services
+):
+    headers = new_user()
+    ident, _ = uploaded(client, headers, wav_bytes(2.0))
+    messages = queue.wait_for_key(ident)
+    assert client.delete(f"/v1/analyses/{ident}", headers=headers).status_code == 204
+    event = to_lambda_event(messages, "arn:aws:sqs:us-east-1:000000000000:q", "us-east-1")
+    assert scorer_handler(event, LocalLambdaContext()) == {"batchItemFailures": []}
+    assert services.analyses.get(uuid.UUID(ident)) is None
+    assert services.cache.get(uuid.UUID(ident)) is None
+    queue.drain()

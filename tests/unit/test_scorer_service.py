@@ -97,3 +97,22 @@ def test_silent_audio_is_inconclusive_and_never_scored(parts):
     assert detector.calls == 0
     assert analyses.rows[record.id].summary.verdict == "inconclusive"
     assert all(c.score is None and not c.voiced for c in analyses.chunks[record.id])
+
+
+def test_identical_uploads_reuse_the_stored_result(parts):
+    scorer, analyses, objects, _, detector = parts
+    data = wav_bytes(9.0)
+    first, second = analyses.add(), analyses.add("copy.wav")
+    objects.objects[first.object_key] = data
+    objects.objects[second.object_key] = data
+    assert scorer.process_upload(first.object_key) is Outcome.COMPLETED
+    calls = detector.calls
+    assert scorer.process_upload(second.object_key) is Outcome.COMPLETED
+    assert detector.calls == calls  # the model did not run again
+    assert analyses.chunks[second.id] == analyses.chunks[first.id]
+    assert analyses.rows[second.id].summary == analyses.rows[first.id].summary
+    # Different bytes are scored afresh.
+    third = analyses.add("other.wav")
+    objects.objects[third.object_key] = wav_bytes(9.0, rate=22_050)
+    assert scorer.process_upload(third.object_key) is Outcome.COMPLETED
+    assert detector.calls > calls

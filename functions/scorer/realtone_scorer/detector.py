@@ -1,12 +1,14 @@
 """The WavLM detector: WavLM encoder + mean pooling + linear head + sigmoid.
 
-``load_detector`` resolves ``REALTONE_MODEL``; it runs once per container, at start.
+``Detector`` wraps the module with its model card, device and precision; checkpoints are
+read and written by ``realtone_scorer.checkpoints``.
 """
 
 from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 import torch
@@ -15,12 +17,12 @@ from transformers import WavLMConfig, WavLMModel
 
 from realtone_core.models import ModelCard
 
-DEV_TINY = "dev:tiny"
-_DEV_TINY_SEED = 20_260_101
+Precision = Literal["auto", "fp32", "bf16", "fp16"]
+_DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 
 
 class WavLMDetector(nn.Module):
-    """Same module names as the original checkpoint: ``wavlm.*`` and ``head.*``."""
+    """Module names follow the original checkpoint: ``wavlm.*`` and ``head.*``."""
 
     def __init__(self, config: WavLMConfig) -> None:
         super().__init__()
@@ -34,7 +36,7 @@ class WavLMDetector(nn.Module):
 
 
 def tiny_config() -> WavLMConfig:
-    """A WavLM small enough for tests: same layer types, a few thousand parameters."""
+    """A WavLM small enough for tests: the same layer types, ~44 k parameters."""
     return WavLMConfig(
         hidden_size=32,
         num_hidden_layers=2,
@@ -49,40 +51,71 @@ def tiny_config() -> WavLMConfig:
     )
 
 
+def base_config() -> WavLMConfig:
+    """WavLM-base sized (94.6 M parameters), as the original checkpoint."""
+    return WavLMConfig(apply_spec_augment=False)
+
+
 def state_sha256(model: nn.Module) -> str:
+    """A hash of the weights themselves: the same for any file format they came in."""
     digest = hashlib.sha256()
     for name, tensor in sorted(model.state_dict().items()):
         digest.update(name.encode())
-        digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+        digest.update(tensor.detach().to("cpu", torch.float32).contiguous().numpy().tobytes())
     return digest.hexdigest()
+
+
+def cpu_supports_bf16() -> bool:
+    """bf16 is fast on CPUs with AVX-512 BF16 or AMX; elsewhere it is emulated and slow."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            flags = f.read()
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
+def choose_device(requested: str = "auto") -> torch.device:
+    if requested == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(requested)
+
+
+def choose_precision(requested: Precision, device: torch.device) -> Literal["fp32", "bf16", "fp16"]:
+    if requested != "auto":
+        return requested
+    if device.type == "cuda":
+        return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
+    return "bf16" if cpu_supports_bf16() else "fp32"
 
 
 @dataclass
 class Detector:
     model: WavLMDetector
     card: ModelCard
+    device: torch.device
+    precision: Literal["fp32", "bf16", "fp16"]
+
+    @classmethod
+    def prepare(
+        cls,
+        model: WavLMDetector,
+        card: ModelCard,
+        device: str = "auto",
+        precision: Precision = "fp32",
+    ) -> Detector:
+        target = choose_device(device)
+        chosen = choose_precision(precision, target)
+        model.eval()
+        model.to(device=target, dtype=_DTYPES[chosen])
+        return cls(model, card, target, chosen)
 
     @torch.inference_mode()
     def score(self, windows: np.ndarray) -> np.ndarray:
         """Scores in 0..1 (higher = more likely synthetic) for a (batch, samples) array."""
         x = torch.from_numpy(np.ascontiguousarray(windows, dtype=np.float32))
-        # Zero mean, unit variance per window, as WavLM's feature extractor does.
+        # Zero mean, unit variance per window (in fp32), as WavLM's feature extractor does.
         x = (x - x.mean(dim=1, keepdim=True)) / torch.sqrt(x.var(dim=1, keepdim=True) + 1e-7)
-        return torch.sigmoid(self.model(x)).double().numpy()
-
-
-def build_dev_tiny() -> Detector:
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(_DEV_TINY_SEED)
-        model = WavLMDetector(tiny_config())
-    model.eval()
-    card = ModelCard(name=DEV_TINY, version="1", sha256=state_sha256(model), trained=False)
-    return Detector(model, card)
-
-
-def load_detector(spec: str, torch_threads: int | None = None) -> Detector:
-    if torch_threads:
-        torch.set_num_threads(torch_threads)
-    if spec == DEV_TINY:
-        return build_dev_tiny()
-    raise ValueError(f"REALTONE_MODEL={spec!r} is not supported yet; use {DEV_TINY!r}")
+        x = x.to(device=self.device, dtype=_DTYPES[self.precision])
+        logits = self.model(x).float()
+        return torch.sigmoid(logits).double().cpu().numpy()

@@ -2,7 +2,8 @@
 
 Partial batch failures: a message that failed is reported back and retried alone; the rest
 of the batch is deleted. The queue's redrive policy moves a message that keeps failing to
-the DLQ.
+the DLQ. Each S3 object (bucket, key, ETag) is processed once (Powertools idempotency, kept
+in Postgres); the analysis's conditional status update guards the rest.
 """
 
 from __future__ import annotations
@@ -18,18 +19,38 @@ from aws_lambda_powertools.utilities.batch import (
     process_partial_response,
 )
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+from aws_lambda_powertools.utilities.idempotency import IdempotencyConfig, idempotent_function
+from aws_lambda_powertools.utilities.idempotency.exceptions import (
+    IdempotencyAlreadyInProgressError,
+)
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from realtone_scorer.app import get_scorer
+from realtone_core.idempotency import PostgresPersistenceLayer
+from realtone_scorer.app import get_runtime, get_scorer
 from realtone_scorer.events import S3Notification
 
 logger = Logger(service="realtone-scorer")
 metrics = Metrics(namespace="RealTone", service="realtone-scorer")
 processor = BatchProcessor(event_type=EventType.SQS)
+idempotency = IdempotencyConfig(
+    event_key_jmespath="[bucket, key, etag]",
+    raise_on_no_idempotency_key=True,
+    expires_after_seconds=24 * 3600,
+)
 
 if os.environ.get("AWS_LAMBDA_FUNCTION_NAME"):
     # Load the model during the init phase, once per container, never per message.
     get_scorer()
+
+
+@idempotent_function(
+    data_keyword_argument="s3_object",
+    persistence_store=PostgresPersistenceLayer(lambda: get_runtime().services.db),
+    config=idempotency,
+)
+def score_object(*, s3_object: dict[str, Any], receive_count: int) -> str:
+    outcome = get_scorer().process_upload(s3_object["key"], receive_count=receive_count)
+    return outcome.value
 
 
 def record_handler(record: SQSRecord) -> None:
@@ -39,17 +60,28 @@ def record_handler(record: SQSRecord) -> None:
         metrics.add_metric(name="IgnoredTestEvents", unit=MetricUnit.Count, value=1)
         return
     receive_count = int(record.attributes.approximate_receive_count or 1)
-    scorer = get_scorer()
     for s3_record in notification.records:
         if not s3_record.is_object_created:
             continue
-        outcome = scorer.process_upload(s3_record.key, receive_count=receive_count)
-        metrics.add_metric(name=f"Analyses{outcome.value.title()}", unit=MetricUnit.Count, value=1)
+        s3_object = {
+            "bucket": s3_record.s3.bucket.name,
+            "key": s3_record.key,
+            "etag": s3_record.s3.object.etag,
+        }
+        try:
+            outcome = score_object(s3_object=s3_object, receive_count=receive_count)
+        except IdempotencyAlreadyInProgressError:
+            # Another delivery of the same object is being scored; if it fails, its own
+            # message is retried. This duplicate can go.
+            logger.info("duplicate of an event in progress: dropped", key=s3_record.key)
+            outcome = "duplicate"
+        metrics.add_metric(name=f"Analyses{outcome.title()}", unit=MetricUnit.Count, value=1)
 
 
 @metrics.log_metrics
 @logger.inject_lambda_context(clear_state=True)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    idempotency.register_lambda_context(context)
     return dict(
         process_partial_response(
             event=event, record_handler=record_handler, processor=processor, context=context

@@ -6,6 +6,7 @@ Lambda handler and the worker share this one path.
 
 from __future__ import annotations
 
+import hashlib
 import tempfile
 import time
 from dataclasses import dataclass
@@ -14,16 +15,13 @@ from pathlib import Path
 from typing import BinaryIO, Protocol
 from uuid import UUID
 
-import numpy as np
 from aws_lambda_powertools import Logger
 
 from realtone_core.config import Settings
 from realtone_core.errors import AudioError, ErrorCode
-from realtone_core.models import AnalysisRecord, Chunk, ModelCard, ScoringResult
+from realtone_core.models import AnalysisRecord, Chunk, ScoringResult, Summary
 from realtone_core.storage import ObjectInfo, parse_upload_key
-from realtone_scorer.audio import TARGET_RATE, decode
-from realtone_scorer.summary import summarize
-from realtone_scorer.windows import plan_windows, window_samples
+from realtone_scorer.pipeline import DetectorPort, ms_since, score_file
 
 logger = Logger(service="realtone-scorer", child=True)
 
@@ -36,6 +34,9 @@ class AnalysisPort(Protocol):
     def complete(
         self, analysis_id: UUID, claim_token: UUID, result: ScoringResult
     ) -> AnalysisRecord | None: ...
+    def find_reusable(
+        self, content_sha256: str, model_sha256: str
+    ) -> tuple[UUID, float, Summary, list[Chunk]] | None: ...
     def fail(
         self,
         analysis_id: UUID,
@@ -55,12 +56,6 @@ class ObjectPort(Protocol):
 
 class PublishPort(Protocol):
     def __call__(self, record: AnalysisRecord) -> object: ...
-
-
-class DetectorPort(Protocol):
-    card: ModelCard
-
-    def score(self, windows: np.ndarray) -> np.ndarray: ...
 
 
 class Outcome(StrEnum):
@@ -104,7 +99,7 @@ class Scorer:
                 exc.code,
                 exc.message,
                 claim_token=token,
-                processing_ms=_ms_since(started),
+                processing_ms=ms_since(started),
             )
             if failed:
                 self.publish(failed)
@@ -117,7 +112,7 @@ class Scorer:
                     ErrorCode.INTERNAL_ERROR,
                     "Scoring failed repeatedly; the upload was kept for investigation",
                     claim_token=token,
-                    processing_ms=_ms_since(started),
+                    processing_ms=ms_since(started),
                 )
                 if failed:
                     self.publish(failed)
@@ -156,7 +151,6 @@ class Scorer:
 
     def _score(self, key: str, started: float) -> ScoringResult:
         s = self.settings
-        timings: dict[str, float] = {}
         info = self.objects.head(key)
         if info is None:
             raise AudioError(ErrorCode.UPLOAD_MISSING, "The uploaded file is no longer in storage")
@@ -167,56 +161,51 @@ class Scorer:
         with tempfile.TemporaryDirectory(prefix="realtone-") as tmp:
             path = Path(tmp) / "upload"
             t0 = time.perf_counter()
-            with path.open("wb") as out:
-                if self.objects.download(key, out) is None:
+            with path.open("wb") as raw:
+                out = _HashingWriter(raw)
+                if self.objects.download(key, out) is None:  # type: ignore[arg-type]
                     raise AudioError(
                         ErrorCode.UPLOAD_MISSING, "The uploaded file is no longer in storage"
                     )
-            timings["download_ms"] = _ms_since(t0)
-            t0 = time.perf_counter()
-            audio = decode(path, s.max_duration_seconds)
-            timings["decode_ms"] = _ms_since(t0)
-        samples = audio.samples
-        windows = plan_windows(
-            samples,
-            TARGET_RATE,
-            s.window_seconds,
-            s.hop_seconds,
-            s.min_tail_seconds,
-            s.voice_threshold_dbfs,
-        )
-        t0 = time.perf_counter()
-        length = round(s.window_seconds * TARGET_RATE)
-        voiced = [w for w in windows if w.voiced]
-        scores: dict[int, float] = {}
-        for i in range(0, len(voiced), s.batch_size):
-            batch = voiced[i : i + s.batch_size]
-            values = self.detector.score(
-                np.stack([window_samples(samples, w, length) for w in batch])
-            )
-            scores.update((w.index, float(v)) for w, v in zip(batch, values, strict=True))
-        timings["score_ms"] = _ms_since(t0)
-        chunks = [
-            Chunk(
-                chunk_id=w.index,
-                start_time_seconds=w.start / TARGET_RATE,
-                end_time_seconds=w.end / TARGET_RATE,
-                score=scores.get(w.index),
-                voiced=w.voiced,
-            )
-            for w in windows
-        ]
-        total = _ms_since(started)
-        timings["total_ms"] = total
-        return ScoringResult(
-            duration_seconds=audio.duration_seconds,
-            processing_ms=int(total),
-            model=self.detector.card,
-            summary=summarize(chunks, s.score_threshold),
-            chunks=chunks,
-            timings=timings,
+            download_ms = ms_since(t0)
+            content_sha256 = out.hexdigest()
+            reusable = self.analyses.find_reusable(content_sha256, self.detector.card.sha256)
+            if reusable is not None:
+                source, duration, summary, chunks = reusable
+                logger.info(
+                    "identical upload already scored: reusing its result", source=str(source)
+                )
+                total = ms_since(started)
+                return ScoringResult(
+                    duration_seconds=duration,
+                    processing_ms=total,
+                    model=self.detector.card,
+                    summary=summary,
+                    chunks=chunks,
+                    content_sha256=content_sha256,
+                    timings={"download_ms": download_ms, "score_ms": 0, "total_ms": total},
+                )
+            result = score_file(path, s, self.detector)
+        total = ms_since(started)
+        return result.model_copy(
+            update={
+                "processing_ms": total,
+                "content_sha256": content_sha256,
+                "timings": {**result.timings, "download_ms": download_ms, "total_ms": total},
+            }
         )
 
 
-def _ms_since(t0: float) -> int:
-    return int((time.perf_counter() - t0) * 1000)
+class _HashingWriter:
+    """A write-only file wrapper that hashes what passes through it."""
+
+    def __init__(self, raw: BinaryIO) -> None:
+        self._raw = raw
+        self._digest = hashlib.sha256()
+
+    def write(self, data: bytes) -> int:
+        self._digest.update(data)
+        return self._raw.write(data)
+
+    def hexdigest(self) -> str:
+        return self._digest.hexdigest()

@@ -51,6 +51,13 @@ class Settings(BaseSettings):
     poll_retry_after_seconds: int = Field(default=1, ge=1)
 
     model: str = "dev:tiny"
+    # Pins the checkpoint file's hash (an s3:// URI may also carry "#sha256=<hex>").
+    model_sha256: str | None = None
+    model_cache_dir: str = "/tmp/realtone-models"
+    device: str = "auto"
+    # auto: bf16 on CPUs with AVX-512 BF16/AMX and on GPUs that have it, fp16 on other GPUs,
+    # else fp32.
+    precision: Literal["auto", "fp32", "bf16", "fp16"] = "auto"
     window_seconds: float = Field(default=4.0, gt=0)
     hop_seconds: float = Field(default=4.0, gt=0)
     min_tail_seconds: float = Field(default=0.5, gt=0)

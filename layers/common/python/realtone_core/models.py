@@ -146,3 +146,4 @@ class ScoringResult(BaseModel):
     summary: Summary
     chunks: list[Chunk]
     timings: dict[str, float]
+    content_sha256: str | None = None

@@ -23,6 +23,7 @@ from realtone_core.models import (
     Chunk,
     ScoringResult,
     Status,
+    Summary,
     User,
 )
 
@@ -255,7 +256,7 @@ class AnalysisStore:
         with self.db.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
             cur.execute(
                 "UPDATE analyses SET status = 'completed', duration_seconds = %s,"
-                " processing_ms = %s, model = %s, summary = %s, timings = %s,"
+                " processing_ms = %s, model = %s, summary = %s, timings = %s, content_sha256 = %s,"
                 " error_code = NULL, error_message = NULL, updated_at = now()"
                 " WHERE id = %s AND status = 'processing' AND claim_token = %s"
                 f" RETURNING {_ANALYSIS_COLUMNS}",
@@ -265,6 +266,7 @@ class AnalysisStore:
                     Jsonb(result.model.model_dump()),
                     Jsonb(result.summary.model_dump()),
                     Jsonb(result.timings),
+                    result.content_sha256,
                     analysis_id,
                     claim_token,
                 ),
@@ -288,6 +290,26 @@ class AnalysisStore:
                 ],
             )
             return record
+
+    def find_reusable(
+        self, content_sha256: str, model_sha256: str
+    ) -> tuple[UUID, float, Summary, list[Chunk]] | None:
+        """A completed result for the same bytes scored by the same weights, if any."""
+        with self.db.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
+            row = cur.execute(
+                "SELECT id, duration_seconds, summary FROM analyses WHERE status = 'completed'"
+                " AND content_sha256 = %s AND model ->> 'sha256' = %s"
+                " ORDER BY updated_at DESC LIMIT 1",
+                (content_sha256, model_sha256),
+            ).fetchone()
+        if row is None:
+            return None
+        return (
+            row["id"],
+            row["duration_seconds"],
+            Summary.model_validate(row["summary"]),
+            self.chunks(row["id"]),
+        )
 
     def fail(
         self,

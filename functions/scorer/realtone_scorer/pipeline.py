@@ -1,0 +1,80 @@
+"""Scoring a local audio file: decode → windows → batched detector → summary.
+
+The one definition of how a file becomes a result, shared by the service, ``realtone eval``
+and the benchmark, so their figures are the service's figures.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+
+from realtone_core.config import Settings
+from realtone_core.models import Chunk, ModelCard, ScoringResult
+from realtone_scorer.audio import TARGET_RATE, decode
+from realtone_scorer.summary import summarize
+from realtone_scorer.windows import plan_windows, window_samples
+
+
+class DetectorPort(Protocol):
+    card: ModelCard
+
+    def score(self, windows: np.ndarray) -> np.ndarray: ...
+
+
+def ms_since(t0: float) -> int:
+    return int((time.perf_counter() - t0) * 1000)
+
+
+def score_samples(
+    samples: np.ndarray, settings: Settings, detector: DetectorPort
+) -> tuple[list[Chunk], int]:
+    """Window 16 kHz samples and score the voiced windows; returns chunks and model ms."""
+    s = settings
+    windows = plan_windows(
+        samples,
+        TARGET_RATE,
+        s.window_seconds,
+        s.hop_seconds,
+        s.min_tail_seconds,
+        s.voice_threshold_dbfs,
+    )
+    length = round(s.window_seconds * TARGET_RATE)
+    voiced = [w for w in windows if w.voiced]
+    scores: dict[int, float] = {}
+    t0 = time.perf_counter()
+    for i in range(0, len(voiced), s.batch_size):
+        batch = voiced[i : i + s.batch_size]
+        values = detector.score(np.stack([window_samples(samples, w, length) for w in batch]))
+        scores.update((w.index, float(v)) for w, v in zip(batch, values, strict=True))
+    chunks = [
+        Chunk(
+            chunk_id=w.index,
+            start_time_seconds=w.start / TARGET_RATE,
+            end_time_seconds=w.end / TARGET_RATE,
+            score=scores.get(w.index),
+            voiced=w.voiced,
+        )
+        for w in windows
+    ]
+    return chunks, ms_since(t0)
+
+
+def score_file(path: Path, settings: Settings, detector: DetectorPort) -> ScoringResult:
+    """Score one local file; raises ``AudioError`` for audio that cannot be scored."""
+    started = time.perf_counter()
+    audio = decode(path, settings.max_duration_seconds)
+    decode_ms = ms_since(started)
+    chunks, score_ms = score_samples(audio.samples, settings, detector)
+    total = ms_since(started)
+    return ScoringResult(
+        duration_seconds=audio.duration_seconds,
+        processing_ms=total,
+        model=detector.card,
+        summary=summarize(chunks, settings.score_threshold),
+        chunks=chunks,
+        timings={"decode_ms": decode_ms, "score_ms": score_ms, "total_ms": total},
+    )
