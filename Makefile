@@ -54,7 +54,7 @@ sam-build: $(SAM_STAMP) ## sam build of the zip function (its code also serves M
 	rm -rf $(SAM_BUILD_DIR)
 	$(SAM_ENV) $(SAM_VENV)/bin/sam build ApiFunction --template template.yaml --build-dir $(SAM_BUILD_DIR)
 	cd /tmp && env -i PATH=/usr/bin:/bin PYTHONPATH=$(CURDIR)/$(SAM_BUILD_DIR)/ApiFunction:$(CURDIR)/$(SAM_BUILD_DIR)/CommonLayer/python \
-		$$(python3.11 -c 'import sys; print(sys.executable)') -c "import realtone_api.main, realtone_api.migrations_resource; print('built API imports cleanly')"
+		$$(python3.11 -c 'import sys; print(sys.executable)') -c "import realtone_api.main, realtone_api.migrations_resource, realtone_api.sweep_handler; print('built API imports cleanly')"
 
 invoke: install ## Replay an event through a real handler with the running `make run` stack: make invoke FN=api|scorer EVENT=tests/events/api-health.json [SET="EMAIL=a@b.c"]
 	$(VENV)/bin/realtone-local invoke --function $(FN) --event $(EVENT) $(foreach kv,$(SET),--set $(kv))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from typing import Any
 
 import numpy as np
 import soundfile as sf
@@ -29,9 +30,40 @@ def encode(samples: np.ndarray, rate: int, fmt: str, subtype: str | None = None)
 
 
 def wav_bytes(
-    seconds: float, rate: int = 16_000, channels: int = 1, subtype: str = "PCM_16"
+    seconds: float, rate: int = 16_000, channels: int = 1, subtype: str = "PCM_16", seed: int = 0
 ) -> bytes:
-    return encode(speechlike(seconds, rate, channels), rate, "WAV", subtype)
+    return encode(speechlike(seconds, rate, channels, seed), rate, "WAV", subtype)
 
 
 JUNK = bytes(np.random.default_rng(42).integers(0, 256, 50_000, dtype=np.uint8))
+
+
+def encode_pyav(samples: np.ndarray, rate: int, container: str, codec: str) -> bytes:
+    """Encode with FFmpeg (PyAV): AAC in M4A, Opus in WebM — what soundfile cannot write."""
+    import av
+
+    layout = {1: "mono", 2: "stereo"}[samples.shape[1]]
+    buf = io.BytesIO()
+    with av.open(buf, "w", format=container) as out:
+        stream: Any = out.add_stream(codec, rate=rate, layout=layout)
+        names = [f.name for f in stream.codec_context.codec.audio_formats]
+        fmt = av.AudioFormat(next((n for n in names if n.startswith("flt")), names[0]))
+        frame_size = stream.codec_context.frame_size or 1024
+        for i in range(0, len(samples), frame_size):
+            block = samples[i : i + frame_size]
+            block = (
+                block.astype(np.float32)
+                if fmt.name.startswith("flt")
+                else (block * 32767).astype(np.int16)
+            )
+            data = block.T if fmt.is_planar else block.reshape(1, -1)
+            frame = av.AudioFrame.from_ndarray(
+                np.ascontiguousarray(data), format=fmt.name, layout=layout
+            )
+            frame.sample_rate = rate
+            frame.pts = i
+            for packet in stream.encode(frame):
+                out.mux(packet)
+        for packet in stream.encode(None):
+            out.mux(packet)
+    return buf.getvalue()

@@ -90,3 +90,92 @@ def test_nan_and_out_of_range_floats_are_sanitised(tmp_path):
     audio = decode(write(tmp_path, encode(x, 16_000, "WAV", "FLOAT")), 60)
     assert np.isfinite(audio.samples).all()
     assert np.abs(audio.samples).max() <= 1.0
+
+
+@pytest.mark.parametrize(
+    ("container", "codec", "sniffed"),
+    [("ipod", "aac", "mp4"), ("mp4", "aac", "mp4"), ("webm", "libopus", "webm")],
+)
+def test_browser_and_phone_formats_decode_with_pyav(tmp_path, container, codec, sniffed):
+    from tests.audio import encode_pyav
+
+    rate = 48_000
+    x = speechlike(3.0, rate, channels=2)
+    audio = decode(write(tmp_path, encode_pyav(x, rate, container, codec)), 60)
+    assert audio.container == sniffed
+    assert abs(audio.duration_seconds - 3.0) < 0.05
+    # The decoded signal lines up with the original (priming samples trimmed).
+    ref = decode(write(tmp_path, encode(x, rate, "WAV", "FLOAT"), "ref.wav"), 60).samples
+    n = 16_000
+    lags = [float(np.dot(audio.samples[k : k + n], ref[:n])) for k in range(0, 400)]
+    assert int(np.argmax(lags)) < 16  # within 1 ms
+
+
+@pytest.mark.parametrize(("rate", "channels"), [(8_000, 1), (96_000, 2), (192_000, 1), (44_100, 8)])
+def test_any_rate_and_channel_count(tmp_path, rate, channels):
+    x = speechlike(2.0, rate, channels=channels)
+    audio = decode(write(tmp_path, encode(x, rate, "WAV", "PCM_24")), 60)
+    assert audio.channels == channels
+    assert len(audio.samples) == pytest.approx(2 * TARGET_RATE, abs=2)
+
+
+def test_a_long_file_is_refused_from_its_header(tmp_path):
+    # Ten minutes of silence: a few KB of FLAC, refused before a sample is decoded.
+    rate = 8_000
+    path = tmp_path / "long.flac"
+    import soundfile as sf
+
+    with sf.SoundFile(str(path), "w", rate, 1, format="FLAC", subtype="PCM_16") as f:
+        block = np.zeros(rate * 60, np.float32)
+        for _ in range(10):
+            f.write(block)
+    assert path.stat().st_size < 200_000
+    with pytest.raises(AudioError) as err:
+        decode(path, max_duration_seconds=120)
+    assert err.value.code == "too_long"
+
+
+def test_a_stream_longer_than_its_header_says_is_cut_off(tmp_path):
+    from realtone_scorer.audio import _Collector
+
+    collector = _Collector(48_000, max_samples=TARGET_RATE * 2, expected=TARGET_RATE)
+    collector.add(np.zeros(48_000, np.float32))
+    with pytest.raises(AudioError) as err:
+        for _ in range(5):
+            collector.add(np.zeros(48_000, np.float32))
+    assert err.value.code == "too_long"
+
+
+def test_decoding_memory_is_the_output_not_the_source(tmp_path):
+    """Decode 10 minutes of 44.1 kHz stereo in a fresh process: the peak grows by about the
+    16 kHz mono output (38 MB), not by the decoded source (212 MB as float32)."""
+    import subprocess
+    import sys
+
+    import soundfile as sf
+
+    path = tmp_path / "ten-minutes.wav"
+    rate = 44_100
+    block = (speechlike(60.0, rate, channels=2) * 0.5).astype(np.float32)
+    with sf.SoundFile(str(path), "w", rate, 2, format="WAV", subtype="PCM_16") as f:
+        for _ in range(10):
+            f.write(block)
+    # VmHWM (peak resident memory) starts afresh in the new process, unlike ru_maxrss.
+    code = (
+        "import sys\n"
+        "from pathlib import Path\n"
+        "from realtone_scorer.audio import decode\n"
+        "def hwm():\n"
+        "    return int(open('/proc/self/status').read().split('VmHWM:')[1].split()[0]) / 1024\n"
+        "before = hwm()\n"
+        "audio = decode(Path(sys.argv[1]), 3600)\n"
+        "print(len(audio.samples), hwm() - before)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code, str(path)], capture_output=True, text=True, check=True
+    )
+    samples, growth_mb = out.stdout.split()
+    assert int(samples) == pytest.approx(600 * TARGET_RATE, abs=10)
+    output_mb = 600 * TARGET_RATE * 4 / 2**20
+    print(f"\npeak RSS growth {float(growth_mb):.0f} MB for {output_mb:.0f} MB of output")
+    assert float(growth_mb) < output_mb + 25

@@ -51,8 +51,12 @@ class _Collector:
 
     def add(self, mono: np.ndarray, last: bool = False) -> None:
         block = np.ascontiguousarray(mono, dtype=np.float32)
+        # Lying float files can carry NaN/Inf or values far outside [-1, 1]; cleaned per
+        # block, so the masks this needs stay block-sized.
+        np.nan_to_num(block, copy=False, nan=0.0, posinf=1.0, neginf=-1.0)
         if self._resampler is not None:
             block = self._resampler.resample_chunk(block, last=last)
+        np.clip(block, -1.0, 1.0, out=block)
         if self._n + len(block) > self._max:
             raise AudioError(ErrorCode.TOO_LONG, _too_long_message(self._max / TARGET_RATE))
         if self._n + len(block) > len(self._buf):
@@ -67,9 +71,6 @@ class _Collector:
     def result(self) -> np.ndarray:
         self.add(np.zeros(0, np.float32), last=True)
         out = self._buf[: self._n]
-        # Lying float files can carry NaN/Inf or values far outside [-1, 1].
-        np.nan_to_num(out, copy=False, nan=0.0, posinf=1.0, neginf=-1.0)
-        np.clip(out, -1.0, 1.0, out=out)
         return out.copy() if self._n < len(self._buf) // 2 else out
 
 

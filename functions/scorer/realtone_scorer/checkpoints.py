@@ -81,7 +81,11 @@ def save_state_dict(model: WavLMDetector, path: Path, card: dict[str, Any]) -> N
 
 
 def infer_config(state: dict[str, torch.Tensor]) -> WavLMConfig:
-    """The WavLM config implied by a state dict's names and shapes."""
+    """The WavLM config implied by a state dict's names and shapes.
+
+    What no tensor shows takes WavLM's defaults: conv strides (5, 2, 2, 2, 2, 2, 2) and
+    ``max_bucket_distance`` 800. Ship a ``<file>.json`` with ``config`` when they differ.
+    """
     try:
         hidden = state["head.weight"].shape[1]
         layers = {

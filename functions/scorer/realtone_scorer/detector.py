@@ -46,7 +46,6 @@ def tiny_config() -> WavLMConfig:
         num_conv_pos_embeddings=16,
         num_conv_pos_embedding_groups=2,
         num_buckets=32,
-        max_bucket_distance=100,
         apply_spec_augment=False,
     )
 

@@ -71,10 +71,11 @@ def record_handler(record: SQSRecord) -> None:
         try:
             outcome = score_object(s3_object=s3_object, receive_count=receive_count)
         except IdempotencyAlreadyInProgressError:
-            # Another delivery of the same object is being scored; if it fails, its own
-            # message is retried. This duplicate can go.
-            logger.info("duplicate of an event in progress: dropped", key=s3_record.key)
-            outcome = "duplicate"
+            # Another delivery of this object is being scored, or was, by a scorer that died.
+            # Retry later: by then it is finished (and answered from the record) or its
+            # in-progress mark has expired.
+            logger.info("same object in progress elsewhere; retrying later", key=s3_record.key)
+            raise
         metrics.add_metric(name=f"Analyses{outcome.title()}", unit=MetricUnit.Count, value=1)
 
 

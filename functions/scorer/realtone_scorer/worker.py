@@ -84,17 +84,69 @@ def to_lambda_event(messages: list[dict[str, Any]], queue_arn: str, region: str)
     return {"Records": records}
 
 
+class VisibilityHeartbeat:
+    """Keeps in-flight messages invisible while a long file is scored.
+
+    Every ``visibility_seconds / 3`` the messages' visibility is pushed out again, so a
+    slow file is not handed to a second worker, yet a worker that dies releases its
+    messages within ``visibility_seconds``.
+    """
+
+    def __init__(
+        self, sqs: Any, queue_url: str, messages: list[dict[str, Any]], visibility_seconds: int
+    ) -> None:
+        self._sqs = sqs
+        self._queue_url = queue_url
+        self._handles = [m["ReceiptHandle"] for m in messages]
+        self._visibility = visibility_seconds
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._beat, name="visibility-heartbeat", daemon=True)
+        self.extensions = 0
+
+    def __enter__(self) -> VisibilityHeartbeat:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _beat(self) -> None:
+        while not self._stop.wait(max(self._visibility / 3, 0.2)):
+            try:
+                self._sqs.change_message_visibility_batch(
+                    QueueUrl=self._queue_url,
+                    Entries=[
+                        {"Id": str(i), "ReceiptHandle": h, "VisibilityTimeout": self._visibility}
+                        for i, h in enumerate(self._handles)
+                    ],
+                )
+                self.extensions += 1
+            except Exception as exc:
+                logger.warning("could not extend message visibility", error=str(exc))
+
+
 class Worker:
-    def __init__(self, settings: Settings, batch_size: int = 1, wait_seconds: int = 10) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        batch_size: int = 1,
+        wait_seconds: int = 10,
+        visibility_seconds: int = 300,
+        sweep_every_seconds: float = 60.0,
+    ) -> None:
         if not settings.queue_url:
             raise SystemExit("REALTONE_QUEUE_URL must name the scorer queue")
         self.settings = settings
         self.queue_url: str = settings.queue_url
         self.batch_size = batch_size
         self.wait_seconds = wait_seconds
+        self.visibility_seconds = visibility_seconds
+        self.sweep_every_seconds = sweep_every_seconds
         self.sqs = sqs_client(settings.aws_region, settings.aws_endpoint_url)
         self.stop = threading.Event()
         self._busy = False
+        self._last_sweep = 0.0
 
     def handle_signal(self, signum: int, _frame: FrameType | None) -> None:
         logger.info("stop requested", signal=signal.Signals(signum).name, busy=self._busy)
@@ -113,6 +165,7 @@ class Worker:
         logger.info("worker ready", queue_url=self.queue_url, model=self.settings.model)
         while not self.stop.is_set():
             try:
+                self.maybe_sweep()
                 self.poll_once(lambda_handler, queue_arn)
             except SystemExit:
                 raise
@@ -120,11 +173,21 @@ class Worker:
                 logger.exception("worker loop error; retrying shortly")
                 self.stop.wait(2)
 
+    def maybe_sweep(self) -> None:
+        if time.monotonic() - self._last_sweep < self.sweep_every_seconds:
+            return
+        from realtone_core.sweep import run_sweep
+        from realtone_scorer.app import get_runtime
+
+        self._last_sweep = time.monotonic()
+        run_sweep(get_runtime().services)
+
     def poll_once(self, handler: Any, queue_arn: str) -> int:
         response = self.sqs.receive_message(
             QueueUrl=self.queue_url,
             MaxNumberOfMessages=self.batch_size,
             WaitTimeSeconds=self.wait_seconds,
+            VisibilityTimeout=self.visibility_seconds,
             AttributeNames=["All"],
             MessageAttributeNames=["All"],
         )
@@ -134,13 +197,15 @@ class Worker:
         self._busy = True
         try:
             event = to_lambda_event(messages, queue_arn, self.settings.aws_region)
-            try:
-                result = handler(event, LocalLambdaContext())
-                failed = {f["itemIdentifier"] for f in result.get("batchItemFailures", [])}
-            except Exception:
-                # As with Lambda: a handler error fails the whole batch, which is retried.
-                logger.exception("handler failed for the whole batch")
-                failed = {m["MessageId"] for m in messages}
+            with VisibilityHeartbeat(self.sqs, self.queue_url, messages, self.visibility_seconds):
+                try:
+                    context = LocalLambdaContext(timeout_seconds=self.visibility_seconds)
+                    result = handler(event, context)
+                    failed = {f["itemIdentifier"] for f in result.get("batchItemFailures", [])}
+                except Exception:
+                    # As with Lambda: a handler error fails the whole batch, which is retried.
+                    logger.exception("handler failed for the whole batch")
+                    failed = {m["MessageId"] for m in messages}
             done = [m for m in messages if m["MessageId"] not in failed]
             if done:
                 self.sqs.delete_message_batch(
@@ -150,6 +215,10 @@ class Worker:
                         for i, m in enumerate(done)
                     ],
                 )
+            if failed:
+                # Failed messages come back once their visibility runs out (the retry delay),
+                # and go to the DLQ after maxReceiveCount deliveries, as with Lambda.
+                logger.info("messages left for retry", count=len(failed))
             return len(messages)
         finally:
             self._busy = False
@@ -170,8 +239,29 @@ def main(argv: list[str] | None = None) -> int:
         help="messages received per poll, 1-10 (default 1)",
     )
     parser.add_argument("--wait-seconds", type=int, default=10, help="long-poll wait, 0-20 s")
+    parser.add_argument(
+        "--visibility-seconds",
+        type=int,
+        default=None,
+        help="how long a received message stays hidden; extended while it is scored, so this"
+        " is also how soon a crashed worker's message is retried"
+        " (default: REALTONE_CLAIM_LEASE_SECONDS, the scorer's lease on an analysis)",
+    )
+    parser.add_argument(
+        "--sweep-every",
+        type=float,
+        default=60.0,
+        help="seconds between sweeps for expired uploads and stuck analyses (default 60)",
+    )
     args = parser.parse_args(argv)
-    worker = Worker(get_settings(), batch_size=args.batch_size, wait_seconds=args.wait_seconds)
+    settings = get_settings()
+    worker = Worker(
+        settings,
+        batch_size=args.batch_size,
+        wait_seconds=args.wait_seconds,
+        visibility_seconds=args.visibility_seconds or settings.claim_lease_seconds,
+        sweep_every_seconds=args.sweep_every,
+    )
     signal.signal(signal.SIGTERM, worker.handle_signal)
     signal.signal(signal.SIGINT, worker.handle_signal)
     with contextlib.suppress(SystemExit):

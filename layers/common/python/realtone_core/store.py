@@ -223,6 +223,52 @@ class AnalysisStore:
             (analysis_id,),
         )
 
+    # --- sweep ----------------------------------------------------------------------------
+
+    def overdue_uploads(self, grace_seconds: int, limit: int = 100) -> list[AnalysisRecord]:
+        """``awaiting_upload`` analyses whose upload policy ran out ``grace_seconds`` ago."""
+        return self._select(
+            "status = 'awaiting_upload' AND upload_expires_at < now() - make_interval(secs => %s)",
+            (grace_seconds, limit),
+        )
+
+    def requeue_stuck(
+        self, lease_seconds: int, max_attempts: int, limit: int = 100
+    ) -> list[AnalysisRecord]:
+        """Release analyses whose scoring stalled and mark them requeued; the caller sends
+        their events again. Those out of attempts are left for ``out_of_attempts``."""
+        stalled = (
+            "attempts < %s AND ("
+            "(status = 'processing' AND claimed_at < now() - make_interval(secs => %s))"
+            " OR (status IN ('queued', 'processing') AND claimed_at IS NULL"
+            "  AND COALESCE(requeued_at, updated_at) < now() - make_interval(secs => %s)))"
+        )
+        with self.db.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
+            cur.execute(
+                "UPDATE analyses SET claimed_at = NULL, requeued_at = now() WHERE id IN ("
+                f" SELECT id FROM analyses WHERE {stalled} LIMIT %s FOR UPDATE SKIP LOCKED)"
+                f" RETURNING {_ANALYSIS_COLUMNS}",
+                (max_attempts, lease_seconds, lease_seconds, limit),
+            )
+            return [AnalysisRecord.model_validate(r) for r in cur.fetchall()]
+
+    def out_of_attempts(
+        self, lease_seconds: int, max_attempts: int, limit: int = 100
+    ) -> list[AnalysisRecord]:
+        """Stalled ``processing`` analyses that used all their attempts."""
+        return self._select(
+            "status = 'processing' AND attempts >= %s"
+            " AND (claimed_at IS NULL OR claimed_at < now() - make_interval(secs => %s))",
+            (max_attempts, lease_seconds, limit),
+        )
+
+    def _select(self, condition: str, values: tuple[Any, ...]) -> list[AnalysisRecord]:
+        with self.db.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
+            cur.execute(
+                f"SELECT {_ANALYSIS_COLUMNS} FROM analyses WHERE {condition} LIMIT %s", values
+            )
+            return [AnalysisRecord.model_validate(r) for r in cur.fetchall()]
+
     # --- scorer side ----------------------------------------------------------------------
 
     def claim(
