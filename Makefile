@@ -14,7 +14,7 @@ SAM_ENV := SAM_CLI_TELEMETRY=0 AWS_DEFAULT_REGION=us-east-1 AWS_ACCESS_KEY_ID=of
 SAM_BUILD_DIR := .local/sam-build
 PYTEST := $(PY) -m pytest
 
-.PHONY: help install run test test-unit test-integration test-e2e lint lint-template sam-build invoke format clean
+.PHONY: help install run test test-unit test-integration test-e2e lint lint-template sam-build invoke bench format clean
 
 help: ## Show this help
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-18s\033[0m %s\n", $$1, $$2}'
@@ -58,6 +58,9 @@ sam-build: $(SAM_STAMP) ## sam build of the zip function (its code also serves M
 
 invoke: install ## Replay an event through a real handler with the running `make run` stack: make invoke FN=api|scorer EVENT=tests/events/api-health.json [SET="EMAIL=a@b.c"]
 	$(VENV)/bin/realtone-local invoke --function $(FN) --event $(EVENT) $(foreach kv,$(SET),--set $(kv))
+
+bench: $(STAMP) ## Scorer benchmark: production pipeline vs the original way (prints throughput_ratio=…)
+	$(PY) bench/scorer.py
 
 format: $(STAMP) ## Format and fix what ruff can
 	$(VENV)/bin/ruff format .
