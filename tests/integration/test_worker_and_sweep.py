@@ -85,7 +85,7 @@ def test_heartbeat_hides_a_long_message_from_other_workers(
     seen_elsewhere: list[str] = []
 
     def slow_handler(event, context):
-        # 3 × the 2-s visibility: without the heartbeat the message would reappear.
+        # 3 x the 2-s visibility: without the heartbeat the message would reappear.
         end = time.monotonic() + 6
         while time.monotonic() < end:
             got = services.sqs.receive_message(QueueUrl=queue.url, WaitTimeSeconds=1).get(

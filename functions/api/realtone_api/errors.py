@@ -10,7 +10,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from realtone_core.errors import ErrorCode, RealToneError
+from realtone_core.errors import ErrorCode, RateLimitedError, RealToneError
 
 logger = Logger(service="realtone-api", child=True)
 
@@ -20,6 +20,7 @@ _STATUS_CODES = {
     404: ErrorCode.NOT_FOUND,
     405: ErrorCode.METHOD_NOT_ALLOWED,
     413: ErrorCode.TOO_LARGE,
+    429: ErrorCode.RATE_LIMITED,
     415: ErrorCode.UNSUPPORTED_FORMAT,
     422: ErrorCode.VALIDATION_ERROR,
     503: ErrorCode.SERVICE_UNAVAILABLE,
@@ -50,7 +51,10 @@ def _describe_validation(exc: RequestValidationError) -> str:
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(RealToneError)
     async def _realtone(_: Request, exc: RealToneError) -> JSONResponse:
-        return error_response(exc.status_code, exc.code, exc.message)
+        headers = (
+            {"Retry-After": str(exc.retry_after)} if isinstance(exc, RateLimitedError) else None
+        )
+        return error_response(exc.status_code, exc.code, exc.message, headers)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:

@@ -12,6 +12,7 @@ from fastapi.staticfiles import StaticFiles
 from mangum import Mangum
 
 from realtone_api.errors import install_error_handlers
+from realtone_api.middleware import BodySizeLimit, SecurityHeaders
 from realtone_api.routes import analyses, auth, health, ui
 from realtone_core.config import get_settings
 
@@ -26,6 +27,8 @@ def create_app() -> FastAPI:
         description="Upload audio, get a per-window deepfake score timeline and a verdict.",
     )
     install_error_handlers(app)
+    # Innermost, so the routes read the body through its counting receive.
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_request_body_bytes)
     app.add_middleware(
         CORSMiddleware,
         allow_origins=settings.cors_origins,
@@ -50,6 +53,7 @@ def create_app() -> FastAPI:
         )
         return response
 
+    app.add_middleware(SecurityHeaders, settings=settings)
     for router in (auth.router, analyses.router, health.router, ui.router):
         app.include_router(router)
     app.mount("/static", StaticFiles(directory=ui.STATIC_DIR), name="static")

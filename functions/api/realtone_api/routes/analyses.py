@@ -18,8 +18,9 @@ from realtone_api.schemas import (
     CreateAnalysisResponse,
     UploadOut,
 )
-from realtone_core.errors import ErrorCode, RealToneError
+from realtone_core.errors import ErrorCode, RateLimitedError, RealToneError
 from realtone_core.formats import ACCEPTED_DESCRIPTION, is_accepted_upload
+from realtone_core.limits import Limit
 from realtone_core.models import AnalysisRecord, Status
 from realtone_core.services import Services
 from realtone_core.status import publish
@@ -68,21 +69,29 @@ def create_analysis(
             f"'{body.content_type}' is not an accepted audio type; send {ACCEPTED_DESCRIPTION}",
             status_code=415,
         )
-    analysis_id = uuid4()
-    key = upload_key(user.id, analysis_id, body.filename)
-    post = services.objects.presigned_post(
-        key, body.content_type, body.size_bytes, settings.upload_url_seconds
+    existing = (
+        services.analyses.by_idempotency_key(user.id, idempotency_key) if idempotency_key else None
     )
-    record, created = services.analyses.create(
-        analysis_id=analysis_id,
-        owner_id=user.id,
-        filename=body.filename,
-        content_type=body.content_type,
-        size_bytes=body.size_bytes,
-        object_key=key,
-        upload_expires_at=post.expires_at,
-        idempotency_key=idempotency_key,
-    )
+    if existing is None:
+        # A replay (same Idempotency-Key) is not a new analysis: it does not count twice.
+        _check_quota(services, user.id, body.size_bytes)
+        analysis_id = uuid4()
+        key = upload_key(user.id, analysis_id, body.filename)
+        post = services.objects.presigned_post(
+            key, body.content_type, body.size_bytes, settings.upload_url_seconds
+        )
+        record, created = services.analyses.create(
+            analysis_id=analysis_id,
+            owner_id=user.id,
+            filename=body.filename,
+            content_type=body.content_type,
+            size_bytes=body.size_bytes,
+            object_key=key,
+            upload_expires_at=post.expires_at,
+            idempotency_key=idempotency_key,
+        )
+    else:
+        record, created = existing, False
     if not created:
         same = (record.filename, record.content_type, record.size_bytes) == (
             body.filename,
@@ -105,6 +114,25 @@ def create_analysis(
             url=post.url, fields=post.fields, expires_at=post.expires_at, max_bytes=post.max_bytes
         ),
     )
+
+
+def _check_quota(services: Services, user_id: UUID, size_bytes: int) -> None:
+    s = services.settings
+    per_minute = Limit("analyses", s.analyses_per_minute, 60)
+    per_day = Limit("upload-bytes", s.upload_bytes_per_day, 24 * 3600)
+    subject = str(user_id)
+    wait = services.limiter.exceeded(per_minute, subject)
+    if wait:
+        raise RateLimitedError(
+            f"At most {s.analyses_per_minute} analyses per minute; try again shortly", wait
+        )
+    wait = services.limiter.exceeded(per_day, subject, size_bytes)
+    if wait:
+        raise RateLimitedError(
+            f"This upload would pass your daily limit of {s.upload_bytes_per_day} bytes", wait
+        )
+    services.limiter.add(per_minute, subject)
+    services.limiter.add(per_day, subject, size_bytes)
 
 
 def _current_document(services: Services, analysis_id: UUID, owner: UUID) -> bytes:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from uuid import UUID
 
-from fastapi import APIRouter, status
+from fastapi import APIRouter, Request, status
 
 from realtone_api.deps import CurrentUser, ServicesDep
 from realtone_api.schemas import (
@@ -23,7 +23,8 @@ from realtone_api.security import (
     issue_refresh_token,
     verify_password,
 )
-from realtone_core.errors import ErrorCode, RealToneError
+from realtone_core.errors import ErrorCode, RateLimitedError, RealToneError
+from realtone_core.limits import Limit
 from realtone_core.models import User
 from realtone_core.services import Services
 
@@ -48,9 +49,23 @@ def register(body: Credentials, services: ServicesDep) -> UserOut:
 
 
 @router.post("/login", response_model=TokenPair)
-def login(body: LoginRequest, services: ServicesDep) -> TokenPair:
-    user = services.users.by_email(body.email.strip().lower())
+def login(body: LoginRequest, request: Request, services: ServicesDep) -> TokenPair:
+    s = services.settings
+    email = body.email.strip().lower()
+    client = request.client.host if request.client else "unknown"
+    # Failed attempts count, per account (guessing one password) and per client
+    # (trying many accounts); a user who types their password right is never slowed down.
+    per_account = Limit("login-failures", s.login_failures_per_account, s.login_window_seconds)
+    per_client = Limit("login-client-failures", s.login_failures_per_client, s.login_window_seconds)
+    wait = services.limiter.exceeded(per_account, email) or services.limiter.exceeded(
+        per_client, client
+    )
+    if wait:
+        raise RateLimitedError("Too many failed login attempts; try again later", wait)
+    user = services.users.by_email(email)
     if not verify_password(user.password_hash if user else None, body.password) or user is None:
+        services.limiter.add(per_account, email)
+        services.limiter.add(per_client, client)
         raise RealToneError(
             ErrorCode.INVALID_CREDENTIALS, "Wrong email or password", status_code=401
         )

@@ -46,6 +46,14 @@ class Settings(BaseSettings):
         "http://localhost:8000",
     ]
 
+    # Abuse limits (fixed windows in Redis; unchecked while Redis is down).
+    login_failures_per_account: int = Field(default=10, ge=1)
+    login_failures_per_client: int = Field(default=50, ge=1)
+    login_window_seconds: int = Field(default=15 * 60, ge=1)
+    analyses_per_minute: int = Field(default=30, ge=1)
+    upload_bytes_per_day: int = Field(default=5 * 1024**3, ge=1)
+    max_request_body_bytes: int = Field(default=64 * 1024, ge=1024)
+
     cache_ttl_active_seconds: int = Field(default=30, ge=1)
     cache_ttl_terminal_seconds: int = Field(default=24 * 3600, ge=1)
     poll_retry_after_seconds: int = Field(default=1, ge=1)

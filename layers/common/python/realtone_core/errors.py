@@ -20,6 +20,7 @@ class ErrorCode(StrEnum):
     TOO_LONG = "too_long"
     TOO_LARGE = "too_large"
     UPLOAD_MISSING = "upload_missing"
+    RATE_LIMITED = "rate_limited"
     SERVICE_UNAVAILABLE = "service_unavailable"
     INTERNAL_ERROR = "internal_error"
 
@@ -35,6 +36,14 @@ class RealToneError(Exception):
         self.message = message
         if status_code is not None:
             self.status_code = status_code
+
+
+class RateLimitedError(RealToneError):
+    status_code = 429
+
+    def __init__(self, message: str, retry_after: int) -> None:
+        super().__init__(ErrorCode.RATE_LIMITED, message)
+        self.retry_after = retry_after
 
 
 class AudioError(RealToneError):

@@ -8,6 +8,7 @@ from typing import Any
 from realtone_core.cache import StatusCache
 from realtone_core.config import Settings
 from realtone_core.db import Database
+from realtone_core.limits import RateLimiter
 from realtone_core.queue import sqs_client
 from realtone_core.storage import ObjectStore
 from realtone_core.store import AnalysisStore, RefreshTokenStore, UserStore
@@ -21,6 +22,7 @@ class Services:
     refresh_tokens: RefreshTokenStore
     analyses: AnalysisStore
     cache: StatusCache
+    limiter: RateLimiter
     objects: ObjectStore
     sqs: Any
 
@@ -38,6 +40,7 @@ class Services:
                 settings.cache_ttl_active_seconds,
                 settings.cache_ttl_terminal_seconds,
             ),
+            limiter=RateLimiter(settings.redis_url),
             objects=ObjectStore(
                 settings.bucket,
                 settings.aws_region,
@@ -50,3 +53,4 @@ class Services:
     def close(self) -> None:
         self.db.close()
         self.cache.close()
+        self.limiter.close()

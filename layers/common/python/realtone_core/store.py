@@ -171,6 +171,12 @@ class AnalysisStore:
             assert existing is not None  # the conflict proves the row exists
             return existing, False
 
+    def by_idempotency_key(self, owner_id: UUID, idempotency_key: str) -> AnalysisRecord | None:
+        found = self._select(
+            "owner_id = %s AND idempotency_key = %s", (owner_id, idempotency_key, 1)
+        )
+        return found[0] if found else None
+
     def get(self, analysis_id: UUID, owner_id: UUID | None = None) -> AnalysisRecord | None:
         sql = f"SELECT {_ANALYSIS_COLUMNS} FROM analyses WHERE id = %s"
         params: tuple[Any, ...] = (analysis_id,)
