@@ -6,6 +6,7 @@ and a file that claims (or turns out) to be longer than the limit is stopped ear
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,7 +20,10 @@ from realtone_core.errors import AudioError, ErrorCode
 from realtone_core.formats import ACCEPTED_DESCRIPTION, sniff_container, sniff_other
 
 TARGET_RATE = 16_000
+# A stream damaged part-way keeps what decoded before the damage if it is at least this long.
+PARTIAL_MIN_SECONDS = 0.5
 _BLOCK_SECONDS = 1.0
+log = logging.getLogger(__name__)
 # Containers libsndfile reads; the rest go to PyAV (FFmpeg).
 _SOUNDFILE_CONTAINERS = frozenset({"wav", "flac", "ogg", "mp3"})
 
@@ -67,6 +71,15 @@ class _Collector:
             self._buf = grown
         self._buf[self._n : self._n + len(block)] = block
         self._n += len(block)
+
+    def damaged(self, exc: Exception) -> None:
+        """The stream broke off (say, an upload cut short). What decoded before the damage is
+        kept when it is long enough to score; otherwise the file is corrupt."""
+        if self._n < PARTIAL_MIN_SECONDS * TARGET_RATE:
+            raise AudioError(ErrorCode.CORRUPT_AUDIO, f"The audio is damaged: {exc}") from exc
+        log.warning(
+            "audio damaged after %.2f s; scoring what decoded: %s", self._n / TARGET_RATE, exc
+        )
 
     def result(self) -> np.ndarray:
         self.add(np.zeros(0, np.float32), last=True)
@@ -130,7 +143,7 @@ def _decode_soundfile(
             ):
                 collector.add(block.mean(axis=1))
         except (sf.LibsndfileError, RuntimeError) as exc:
-            raise AudioError(ErrorCode.CORRUPT_AUDIO, f"The audio is damaged: {exc}") from exc
+            collector.damaged(exc)
         return DecodedAudio(collector.result(), rate, channels, container)
 
 
@@ -157,7 +170,7 @@ def _decode_pyav(path: Path, container: str, max_samples: int, max_duration: flo
             for mono in _pyav_mono_blocks(media, stream):
                 collector.add(mono)
         except av.FFmpegError as exc:
-            raise AudioError(ErrorCode.CORRUPT_AUDIO, f"The audio is damaged: {exc}") from exc
+            collector.damaged(exc)
         return DecodedAudio(collector.result(), rate, channels, container)
 
 
