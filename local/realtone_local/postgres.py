@@ -79,18 +79,18 @@ class EmbeddedPostgres:
     def start(self) -> str:
         user = "postgres"
         self._run("initdb", "--no-sync", "-A", "trust", "-U", user, "-D", str(self.data))
-        self._run(
-            "pg_ctl",
-            "-D",
-            str(self.data),
-            "-l",
-            str(self.dir / "postgres.log"),
-            "-w",
-            "-o",
-            f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1 -c fsync=off",
-            "start",
-        )
+        self.resume()
         return f"postgresql://{user}@127.0.0.1:{self.port}/realtone"
+
+    def resume(self) -> None:
+        """Start the server on the existing data directory (also after ``pause``)."""
+        options = f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1 -c fsync=off"
+        log = str(self.dir / "postgres.log")
+        self._run("pg_ctl", "-D", str(self.data), "-l", log, "-w", "-o", options, "start")
+
+    def pause(self) -> None:
+        """Stop the server at once, keeping its data (fault-injection tests)."""
+        self._run("pg_ctl", "-D", str(self.data), "-m", "immediate", "-w", "stop")
 
     def stop(self) -> None:
         with contextlib.suppress(subprocess.SubprocessError, OSError):

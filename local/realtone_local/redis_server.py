@@ -43,6 +43,14 @@ class EmbeddedRedis:
         self.child: Child | None = None
 
     def start(self) -> str:
+        return self.resume()
+
+    def pause(self) -> None:
+        """Stop the server (fault-injection tests); ``resume`` starts it on the same port."""
+        if self.child:
+            self.child.stop()
+
+    def resume(self) -> str:
         self.child = Child(
             "redis",
             [

@@ -69,7 +69,12 @@ def record_handler(record: SQSRecord) -> None:
             "etag": s3_record.s3.object.etag,
         }
         try:
-            outcome = score_object(s3_object=s3_object, receive_count=receive_count)
+            if receive_count > 1:
+                # A retry of this very message: the earlier attempt is over, though it may have
+                # died before clearing its in-progress record. The claim guards the analysis.
+                outcome = get_scorer().process_upload(s3_record.key, receive_count).value
+            else:
+                outcome = score_object(s3_object=s3_object, receive_count=receive_count)
         except IdempotencyAlreadyInProgressError:
             # Another delivery of this object is being scored, or was, by a scorer that died.
             # Retry later: by then it is finished (and answered from the record) or its

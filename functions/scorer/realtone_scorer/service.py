@@ -83,7 +83,12 @@ class Scorer:
             logger.warning("ignoring an object outside uploads/", key=key)
             return Outcome.SKIPPED
         _, analysis_id = ids
-        record = self.analyses.claim(analysis_id, key, self.settings.claim_lease_seconds)
+        # SQS redelivers a message only once the previous delivery is over (its visibility ran
+        # out: the scorer failed, timed out or died), so a retry may take over a claim that
+        # is still held; a first delivery respects the lease (a duplicate event must not
+        # steal a claim from a live scorer).
+        lease = 0 if receive_count > 1 else self.settings.claim_lease_seconds
+        record = self.analyses.claim(analysis_id, key, lease)
         if record is None or record.claim_token is None:
             logger.info("skipping: analysis deleted, finished or being scored", key=key)
             return Outcome.SKIPPED
