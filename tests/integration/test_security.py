@@ -237,3 +237,18 @@ def test_ui_is_served_with_security_headers(client, services):
     assert r.headers["x-content-type-options"] == "nosniff"
     assert r.headers["x-frame-options"] == "DENY"
     assert r.headers["referrer-policy"] == "no-referrer"
+
+
+def test_nul_characters_are_refused_not_crashed_on(client, new_user):
+    # Found by the contract fuzzer: Postgres cannot store NUL, which used to be a 500.
+    assert_error(
+        client.post("/v1/auth/login", json={"email": "a\x00@b.c", "password": "x" * 9}),
+        422,
+        "validation_error",
+    )
+    assert_error(
+        client.post("/v1/auth/register", json={"email": "a@b.c", "password": "pass\x00word"}),
+        422,
+        "validation_error",
+    )
+    assert_error(create(client, new_user(), filename="a\x00.wav"), 422, "validation_error")

@@ -6,12 +6,56 @@ from datetime import datetime
 from typing import Any, Literal
 from uuid import UUID
 
-from pydantic import BaseModel, EmailStr, Field, field_serializer, field_validator
+from pydantic import (
+    BaseModel,
+    EmailStr,
+    Field,
+    field_serializer,
+    field_validator,
+    model_validator,
+)
 
 from realtone_core.models import Analysis, utc_iso
 
 
-class Credentials(BaseModel):
+class ErrorDetail(BaseModel):
+    code: str
+    message: str
+
+
+class ErrorBody(BaseModel):
+    """Every error the API returns: ``{"error": {"code", "message"}}``."""
+
+    error: ErrorDetail
+
+
+def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI entries for the error statuses a route can answer."""
+    return {status: {"model": ErrorBody, "description": "Error"} for status in statuses}
+
+
+class HealthOut(BaseModel):
+    status: Literal["ok", "degraded", "unavailable"]
+    checks: dict[str, str]
+    model: dict[str, Any]
+    failed: list[str] | None = None
+
+
+class ApiInput(BaseModel):
+    """Base of every request body: text with NUL characters is refused (422) here, since
+    Postgres cannot store it."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_nul(cls, data: Any) -> Any:
+        if isinstance(data, dict) and any(
+            isinstance(v, str) and "\x00" in v for v in data.values()
+        ):
+            raise ValueError("text must not contain NUL characters")
+        return data
+
+
+class Credentials(ApiInput):
     email: EmailStr
     password: str = Field(min_length=8, max_length=1024)
 
@@ -21,12 +65,12 @@ class Credentials(BaseModel):
         return value.strip().lower()
 
 
-class LoginRequest(BaseModel):
+class LoginRequest(ApiInput):
     email: str = Field(max_length=320)
     password: str = Field(max_length=1024)
 
 
-class RefreshRequest(BaseModel):
+class RefreshRequest(ApiInput):
     refresh_token: str = Field(min_length=1, max_length=4096)
 
 
@@ -52,7 +96,7 @@ class TokenPair(BaseModel):
     expires_in: int
 
 
-class CreateAnalysisRequest(BaseModel):
+class CreateAnalysisRequest(ApiInput):
     filename: str = Field(min_length=1, max_length=255)
     content_type: str = Field(min_length=1, max_length=127)
     size_bytes: int = Field(gt=0)

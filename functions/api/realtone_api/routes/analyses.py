@@ -17,17 +17,22 @@ from realtone_api.schemas import (
     CreateAnalysisRequest,
     CreateAnalysisResponse,
     UploadOut,
+    error_responses,
 )
 from realtone_core.errors import ErrorCode, RateLimitedError, RealToneError
 from realtone_core.formats import ACCEPTED_DESCRIPTION, is_accepted_upload
 from realtone_core.limits import Limit
-from realtone_core.models import AnalysisRecord, Status
+from realtone_core.models import Analysis, AnalysisRecord, Status
 from realtone_core.services import Services
 from realtone_core.status import publish
 from realtone_core.storage import upload_key
 from realtone_core.store import decode_cursor, encode_cursor
 
-router = APIRouter(prefix="/v1/analyses", tags=["analyses"])
+router = APIRouter(
+    prefix="/v1/analyses",
+    tags=["analyses"],
+    responses=error_responses(401, 404, 413, 422, 429, 503),
+)
 
 
 def _not_found() -> RealToneError:
@@ -49,7 +54,12 @@ def _owned(services: Services, analysis_id: str, owner: UUID) -> AnalysisRecord:
     return record
 
 
-@router.post("", status_code=status.HTTP_201_CREATED, response_model=CreateAnalysisResponse)
+@router.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    response_model=CreateAnalysisResponse,
+    responses=error_responses(409, 415),
+)
 def create_analysis(
     body: CreateAnalysisRequest,
     user: CurrentUser,
@@ -160,7 +170,13 @@ def _check_upload(services: Services, record: AnalysisRecord) -> AnalysisRecord:
     return record
 
 
-@router.get("/{analysis_id}")
+@router.get(
+    "/{analysis_id}",
+    responses={
+        200: {"model": Analysis, "description": "The analysis; poll while `Retry-After` is sent"},
+        304: {"description": "Unchanged since the ETag sent in If-None-Match"},
+    },
+)
 def get_analysis(
     analysis_id: str,
     user: CurrentUser,

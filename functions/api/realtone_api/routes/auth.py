@@ -14,6 +14,7 @@ from realtone_api.schemas import (
     RefreshRequest,
     TokenPair,
     UserOut,
+    error_responses,
 )
 from realtone_api.security import (
     InvalidTokenError,
@@ -28,7 +29,9 @@ from realtone_core.limits import Limit
 from realtone_core.models import User
 from realtone_core.services import Services
 
-router = APIRouter(prefix="/v1/auth", tags=["auth"])
+router = APIRouter(
+    prefix="/v1/auth", tags=["auth"], responses=error_responses(401, 413, 422, 429, 503)
+)
 
 
 def _token_pair(services: Services, user: User, family: UUID | None = None) -> TokenPair:
@@ -42,7 +45,12 @@ def _token_pair(services: Services, user: User, family: UUID | None = None) -> T
     )
 
 
-@router.post("/register", status_code=status.HTTP_201_CREATED, response_model=UserOut)
+@router.post(
+    "/register",
+    status_code=status.HTTP_201_CREATED,
+    response_model=UserOut,
+    responses=error_responses(409),
+)
 def register(body: Credentials, services: ServicesDep) -> UserOut:
     user = services.users.create(body.email, hash_password(body.password))
     return UserOut(id=user.id, email=user.email, created_at=user.created_at)

@@ -9,6 +9,7 @@ from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
 from realtone_api.deps import ServicesDep
+from realtone_api.schemas import HealthOut
 from realtone_core.queue import check_queue
 from realtone_core.scorer_card import MODEL_CARD_KEY
 
@@ -23,7 +24,11 @@ def _run(check: Callable[[], object]) -> str:
     return "ok"
 
 
-@router.get("/health")
+@router.get(
+    "/health",
+    response_model=HealthOut,
+    responses={503: {"model": HealthOut, "description": "A dependency is down"}},
+)
 def health(services: ServicesDep) -> JSONResponse:
     settings = services.settings
     queue_url = settings.queue_url
