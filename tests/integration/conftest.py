@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import random
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -28,7 +29,10 @@ def services(stack: DevStack) -> Any:
 def client(stack: DevStack) -> Iterator[TestClient]:
     from realtone_api.main import create_app
 
-    with TestClient(create_app(), raise_server_exceptions=False) as c:
+    # A client address of its own per run: per-client login limits live in the shared Redis
+    # and must not carry over from earlier runs or from the fuzzer.
+    address = f"10.{random.randrange(256)}.{random.randrange(256)}.{random.randrange(1, 255)}"
+    with TestClient(create_app(), raise_server_exceptions=False, client=(address, 50000)) as c:
         yield c
 
 

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import time
 from functools import lru_cache
 from typing import Annotated
+from uuid import UUID
 
 from fastapi import Depends
+from fastapi.concurrency import run_in_threadpool
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from realtone_api.security import InvalidTokenError, decode_token
@@ -21,8 +24,17 @@ def get_services() -> Services:
     return Services.from_settings(get_settings())
 
 
-SettingsDep = Annotated[Settings, Depends(get_settings)]
-ServicesDep = Annotated[Services, Depends(get_services)]
+async def _settings() -> Settings:
+    return get_settings()
+
+
+async def _services() -> Services:
+    # async: FastAPI would run a plain function in its thread pool, a hop per request.
+    return get_services()
+
+
+SettingsDep = Annotated[Settings, Depends(_settings)]
+ServicesDep = Annotated[Services, Depends(_services)]
 
 _bearer = HTTPBearer(auto_error=False)
 
@@ -31,7 +43,7 @@ def _unauthorized(message: str) -> RealToneError:
     return RealToneError(ErrorCode.INVALID_TOKEN, message, status_code=401)
 
 
-def current_user(
+async def current_user(
     services: ServicesDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> User:
@@ -41,10 +53,28 @@ def current_user(
         claims = decode_token(services.settings, credentials.credentials, "access")
     except InvalidTokenError as exc:
         raise _unauthorized("Invalid or expired access token") from exc
-    user = services.users.by_id(claims.user_id)
+    user = await _known_user(services, claims.user_id)
     if user is None:
         raise _unauthorized("The account for this token no longer exists")
     return user
 
 
 CurrentUser = Annotated[User, Depends(current_user)]
+
+_KNOWN_USER_SECONDS = 60.0
+_known_users: dict[UUID, tuple[float, User]] = {}
+
+
+async def _known_user(services: Services, user_id: UUID) -> User | None:
+    """The token's user, looked up at most once a minute per process: status polling would
+    otherwise cost a database round trip per request just to learn the account exists."""
+    now = time.monotonic()
+    hit = _known_users.get(user_id)
+    if hit is not None and now - hit[0] < _KNOWN_USER_SECONDS:
+        return hit[1]
+    user = await run_in_threadpool(services.users.by_id, user_id)
+    if user is not None:
+        if len(_known_users) > 10_000:
+            _known_users.clear()
+        _known_users[user_id] = (now, user)
+    return user

@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-import time
-from collections.abc import Awaitable, Callable
-
 from aws_lambda_powertools import Logger
-from fastapi import FastAPI, Request, Response
+from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.staticfiles import StaticFiles
 from mangum import Mangum
 
 from realtone_api.errors import install_error_handlers
-from realtone_api.middleware import BodySizeLimit, SecurityHeaders
+from realtone_api.middleware import AccessLog, BodySizeLimit, SecurityHeaders
 from realtone_api.routes import analyses, auth, health, ui
 from realtone_core.config import get_settings
 
@@ -38,21 +35,7 @@ def create_app() -> FastAPI:
         max_age=600,
     )
 
-    @app.middleware("http")
-    async def _access_log(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
-        started = time.perf_counter()
-        response = await call_next(request)
-        logger.info(
-            "request",
-            method=request.method,
-            path=request.url.path,
-            status=response.status_code,
-            duration_ms=round((time.perf_counter() - started) * 1000, 2),
-        )
-        return response
-
+    app.add_middleware(AccessLog, logger=logger)
     app.add_middleware(SecurityHeaders, settings=settings)
     for router in (auth.router, analyses.router, health.router, ui.router):
         app.include_router(router)

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import json
 import logging
+from dataclasses import dataclass
 from uuid import UUID
 
 import redis
 
-from realtone_core.models import Analysis
+from realtone_core.models import Analysis, Status
 
 log = logging.getLogger(__name__)
 
@@ -23,12 +24,31 @@ def analysis_key(analysis_id: UUID) -> str:
     return f"realtone:analysis:{analysis_id}"
 
 
+@dataclass(frozen=True)
 class CachedAnalysis:
-    """A status document as stored: the owner (to enforce access) and the JSON body."""
+    """A status document as stored: the owner (to enforce access), its status and the JSON
+    body sent to clients as is."""
 
-    def __init__(self, owner_id: UUID, body: bytes) -> None:
-        self.owner_id = owner_id
-        self.body = body
+    owner_id: UUID
+    status: Status
+    body: bytes
+
+
+_FORMAT = b"v1"
+
+
+def _encode(entry: CachedAnalysis) -> bytes:
+    # "v1|owner|status|" + body: reading one back needs no JSON parsing of the body.
+    return b"|".join(
+        (_FORMAT, str(entry.owner_id).encode(), entry.status.value.encode(), entry.body)
+    )
+
+
+def _decode(raw: bytes) -> CachedAnalysis:
+    version, owner, status, body = raw.split(b"|", 3)
+    if version != _FORMAT:
+        raise ValueError(f"unknown cache entry format {version!r}")
+    return CachedAnalysis(UUID(owner.decode()), Status(status.decode()), body)
 
 
 class StatusCache:
@@ -54,24 +74,22 @@ class StatusCache:
         if raw is None:
             return None
         try:
-            envelope = json.loads(raw)
-            return CachedAnalysis(UUID(envelope["owner"]), envelope["analysis"].encode())
-        except (ValueError, KeyError, TypeError, AttributeError):
+            return _decode(raw if isinstance(raw, bytes) else raw.encode())
+        except ValueError:
             log.warning("status cache held an unreadable entry for %s", analysis_id)
             return None
 
-    def put(self, owner_id: UUID, analysis: Analysis) -> bytes:
-        """Store the document; returns its JSON body (what the API sends)."""
-        body = analysis.model_dump_json().encode()
-        envelope = json.dumps({"owner": str(owner_id), "analysis": body.decode()})
+    def put(self, owner_id: UUID, analysis: Analysis) -> CachedAnalysis:
+        """Store the document; returns the entry (its body is what the API sends)."""
+        entry = CachedAnalysis(owner_id, analysis.status, analysis.model_dump_json().encode())
         # A stale non-terminal entry (say, written just before Redis lost a later update)
         # corrects itself within the short active TTL.
         ttl = self._ttl_terminal if analysis.status.terminal else self._ttl_active
         try:
-            self._client.set(analysis_key(analysis.id), envelope, ex=ttl)
+            self._client.set(analysis_key(analysis.id), _encode(entry), ex=ttl)
         except redis.RedisError as exc:
             log.warning("status cache write failed: %s", exc)
-        return body
+        return entry
 
     def delete(self, analysis_id: UUID) -> None:
         try:
