@@ -28,6 +28,7 @@ import torch
 from transformers import WavLMConfig, WavLMModel
 
 from realtone_core.models import ModelCard
+from realtone_scorer.calibration import CALIBRATION_FILE, Calibration
 from realtone_scorer.detector import (
     Detector,
     Precision,
@@ -268,4 +269,21 @@ def load_detector(
         if expected_sha256 and file_sha256(path) != expected_sha256.lower():
             raise ModelLoadError(f"{path} does not have the expected sha256 {expected_sha256}")
     model, card = load_directory(path) if path.is_dir() else load_state_dict_file(path)
-    return Detector.prepare(model, card, device, precision)
+    return Detector.prepare(model, card, device, precision, _calibration_for(path))
+
+
+def calibration_path(checkpoint: Path) -> Path:
+    """Where a checkpoint's calibration lives: inside a directory, beside a file."""
+    if checkpoint.is_dir():
+        return checkpoint / CALIBRATION_FILE
+    return checkpoint.with_name(checkpoint.name + "." + CALIBRATION_FILE)
+
+
+def _calibration_for(checkpoint: Path) -> Calibration | None:
+    path = calibration_path(checkpoint)
+    if not path.exists():
+        return None
+    try:
+        return Calibration.load(path)
+    except (ValueError, KeyError, TypeError) as exc:
+        raise ModelLoadError(f"{path} is not a valid calibration: {exc}") from exc

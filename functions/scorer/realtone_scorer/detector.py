@@ -16,6 +16,7 @@ from torch import nn
 from transformers import WavLMConfig, WavLMModel
 
 from realtone_core.models import ModelCard
+from realtone_scorer.calibration import Calibration
 
 Precision = Literal["auto", "fp32", "bf16", "fp16"]
 _DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
@@ -94,6 +95,7 @@ class Detector:
     card: ModelCard
     device: torch.device
     precision: Literal["fp32", "bf16", "fp16"]
+    calibration: Calibration | None = None
 
     @classmethod
     def prepare(
@@ -102,12 +104,14 @@ class Detector:
         card: ModelCard,
         device: str = "auto",
         precision: Precision = "fp32",
+        calibration: Calibration | None = None,
     ) -> Detector:
         target = choose_device(device)
         chosen = choose_precision(precision, target)
         model.eval()
         model.to(device=target, dtype=_DTYPES[chosen])
-        return cls(model, card, target, chosen)
+        card = card.model_copy(update={"calibrated": calibration is not None})
+        return cls(model, card, target, chosen, calibration)
 
     @torch.inference_mode()
     def score(self, windows: np.ndarray) -> np.ndarray:
@@ -117,4 +121,5 @@ class Detector:
         x = (x - x.mean(dim=1, keepdim=True)) / torch.sqrt(x.var(dim=1, keepdim=True) + 1e-7)
         x = x.to(device=self.device, dtype=_DTYPES[self.precision])
         logits = self.model(x).float()
-        return torch.sigmoid(logits).double().cpu().numpy()
+        scores: np.ndarray = torch.sigmoid(logits).double().cpu().numpy()
+        return self.calibration.apply(scores) if self.calibration else scores

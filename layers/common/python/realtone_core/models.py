@@ -38,6 +38,8 @@ class ModelCard(BaseModel):
     version: str
     sha256: str
     trained: bool
+    # A calibration (fitted by ``realtone eval --calibrate``) maps scores to probabilities.
+    calibrated: bool = False
 
 
 class Summary(BaseModel):
