@@ -91,3 +91,10 @@ def test_summary_figures_ignore_unvoiced_windows():
     assert s.fake_chunk_ratio == pytest.approx(2 / 6)
     empty = summarize(chunks(None), 0.7)
     assert (empty.score, empty.threshold) == (None, 0.7)
+
+
+def test_inconclusive_band_around_the_threshold():
+    near = chunks(0.55, 0.3, 0.1, 0.2)  # one fake window of four; score = (0.55 + 0.3) / 2
+    assert summarize(near, 0.5).verdict == "likely_fake"
+    assert summarize(near, 0.5, inconclusive_band=0.1).verdict == "inconclusive"
+    assert summarize(chunks(0.9, 0.95), 0.5, inconclusive_band=0.1).verdict == "fake"

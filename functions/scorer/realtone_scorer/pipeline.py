@@ -74,7 +74,7 @@ def score_file(path: Path, settings: Settings, detector: DetectorPort) -> Scorin
         duration_seconds=audio.duration_seconds,
         processing_ms=total,
         model=detector.card,
-        summary=summarize(chunks, settings.score_threshold),
+        summary=summarize(chunks, settings.score_threshold, settings.inconclusive_band),
         chunks=chunks,
         timings={"decode_ms": decode_ms, "score_ms": score_ms, "total_ms": total},
     )

@@ -7,7 +7,9 @@ import math
 from realtone_core.models import Chunk, Summary, Verdict
 
 
-def summarize(chunks: list[Chunk], threshold: float) -> Summary:
+def summarize(chunks: list[Chunk], threshold: float, inconclusive_band: float = 0.0) -> Summary:
+    """The verdict rules of DESIGN §3; with ``inconclusive_band`` > 0 an overall score that
+    close to the threshold is ``inconclusive`` too (worth it once scores are calibrated)."""
     scores = sorted((c.score for c in chunks if c.voiced and c.score is not None), reverse=True)
     if not scores:
         return Summary(
@@ -22,9 +24,12 @@ def summarize(chunks: list[Chunk], threshold: float) -> Summary:
     ratio = fake / len(scores)
     top = scores[: max(1, math.ceil(len(scores) / 3))]
     verdict: Verdict = "fake" if ratio >= 0.5 else "likely_fake" if fake else "real"
+    score = sum(top) / len(top)
+    if inconclusive_band > 0 and abs(score - threshold) < inconclusive_band:
+        verdict = "inconclusive"
     return Summary(
         verdict=verdict,
-        score=sum(top) / len(top),
+        score=score,
         max_score=scores[0],
         mean_score=sum(scores) / len(scores),
         fake_chunk_ratio=ratio,

@@ -72,6 +72,8 @@ class Settings(BaseSettings):
     max_duration_seconds: float = Field(default=30 * 60, gt=0)
     voice_threshold_dbfs: float = -50.0
     score_threshold: float = Field(default=0.5, ge=0, le=1)
+    # Overall scores within this distance of the threshold are "inconclusive" (0 = off).
+    inconclusive_band: float = Field(default=0.0, ge=0, le=0.5)
     batch_size: int = Field(default=8, ge=1, le=256)
     torch_threads: int | None = Field(default=None, ge=1)
 
