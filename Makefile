@@ -14,7 +14,7 @@ SAM_ENV := SAM_CLI_TELEMETRY=0 AWS_DEFAULT_REGION=us-east-1 AWS_ACCESS_KEY_ID=of
 SAM_BUILD_DIR := .local/sam-build
 PYTEST := $(PY) -m pytest
 
-.PHONY: help install run test test-unit test-integration test-e2e lint lint-template sam-build invoke bench format clean
+.PHONY: help install run test test-unit test-integration test-e2e lint lint-template sam-build invoke bench demo-model format clean
 
 help: ## Show this help
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-18s\033[0m %s\n", $$1, $$2}'
@@ -61,6 +61,12 @@ invoke: install ## Replay an event through a real handler with the running `make
 
 bench: $(STAMP) ## Scorer benchmark: production pipeline vs the original way (prints throughput_ratio=…)
 	$(PY) bench/scorer.py
+
+demo-model: $(STAMP) ## Build the offline demo detector into models/demo (~1 h on 2 cores; not in CI)
+	@command -v espeak-ng >/dev/null && command -v c2enc >/dev/null && test -d /usr/share/asterisk/sounds/en || \
+		apt-get install -y -q espeak-ng codec2 asterisk-core-sounds-en-g722
+	$(PY) -m pip install --quiet -e '.[dev,tools,demo]'
+	time $(PY) demo/build.py
 
 format: $(STAMP) ## Format and fix what ruff can
 	$(VENV)/bin/ruff format .

@@ -33,7 +33,10 @@ def _clear_caches() -> None:
 
 @pytest.fixture(scope="session")
 def stack() -> Iterator[DevStack]:
-    options = StackOptions(localstack_port=free_port(), api_port=free_port(), private_database=True)
+    # Tests always use the tiny built-in model, whatever `make demo-model` has built.
+    options = StackOptions(
+        localstack_port=free_port(), api_port=free_port(), private_database=True, model="dev:tiny"
+    )
     saved = dict(os.environ)
     with DevStack(options) as running:
         os.environ.update(running.env)

@@ -28,6 +28,14 @@ DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
 ENV_FILE = ROOT / ".local" / "stack-env.json"
 
 
+DEMO_MODEL = ROOT / "models" / "demo"
+
+
+def default_model() -> str:
+    """The demo detector once `make demo-model` has built it, else the untrained dev:tiny."""
+    return str(DEMO_MODEL) if (DEMO_MODEL / "config.json").exists() else "dev:tiny"
+
+
 @dataclass
 class StackOptions:
     database_url: str = field(
@@ -41,7 +49,7 @@ class StackOptions:
     # Tests: a fresh database of their own, dropped afterwards.
     private_database: bool = False
     log_dir: Path = ROOT / ".local" / "logs"
-    model: str = field(default_factory=lambda: os.environ.get("REALTONE_MODEL", "dev:tiny"))
+    model: str = field(default_factory=lambda: os.environ.get("REALTONE_MODEL", default_model()))
 
 
 class DevStack:

@@ -51,6 +51,21 @@ def tiny_config() -> WavLMConfig:
     )
 
 
+def small_config() -> WavLMConfig:
+    """A small WavLM (~1.4 M parameters) that trains from scratch on a CPU: the demo model."""
+    return WavLMConfig(
+        hidden_size=128,
+        num_hidden_layers=4,
+        num_attention_heads=4,
+        intermediate_size=512,
+        conv_dim=(128,) * 7,
+        num_conv_pos_embeddings=32,
+        num_conv_pos_embedding_groups=8,
+        num_buckets=64,
+        apply_spec_augment=False,
+    )
+
+
 def base_config() -> WavLMConfig:
     """WavLM-base sized (94.6 M parameters), as the original checkpoint."""
     return WavLMConfig(apply_spec_augment=False)

@@ -24,7 +24,13 @@ from realtone_core.config import Settings
 from realtone_core.errors import AudioError
 from realtone_scorer.audio import TARGET_RATE, decode
 from realtone_scorer.checkpoints import build_dev_tiny, load_detector, save_directory
-from realtone_scorer.detector import WavLMDetector, base_config, choose_device, state_sha256
+from realtone_scorer.detector import (
+    WavLMDetector,
+    base_config,
+    choose_device,
+    small_config,
+    state_sha256,
+)
 from realtone_scorer.metrics import equal_error_rate
 from realtone_scorer.protocol import Item, ProtocolError, read_protocol
 from realtone_scorer.windows import plan_windows, window_samples
@@ -116,6 +122,8 @@ def initial_model(spec: str) -> WavLMDetector:
         return build_dev_tiny()
     if spec == "random:base":
         return WavLMDetector(base_config())
+    if spec == "random:small":
+        return WavLMDetector(small_config())
     return load_detector(spec, device="cpu", precision="fp32").model
 
 
@@ -229,7 +237,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--init",
         default="dev:tiny",
-        help="starting weights: a REALTONE_MODEL value, or random:base (default dev:tiny)",
+        help="starting weights: a REALTONE_MODEL value, random:small or random:base"
+        " (default dev:tiny)",
     )
     parser.add_argument(
         "--unfreeze-layers",
