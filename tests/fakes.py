@@ -62,6 +62,9 @@ class InMemoryAnalyses:
             return self._set(analysis_id, status=Status.PROCESSING, claim_token=uuid4())
         return None
 
+    def get(self, analysis_id: UUID) -> AnalysisRecord | None:
+        return self.rows.get(analysis_id)
+
     def release(self, analysis_id: UUID, claim_token: UUID) -> None:
         r = self.rows.get(analysis_id)
         if r and r.status == Status.PROCESSING and r.claim_token == claim_token:
@@ -123,6 +126,10 @@ class InMemoryAnalyses:
 class InMemoryObjects:
     def __init__(self) -> None:
         self.objects: dict[str, bytes] = {}
+        self.abandoned: set[str] = set()
+
+    def mark_abandoned(self, key: str) -> None:
+        self.abandoned.add(key)
 
     def head(self, key: str) -> ObjectInfo | None:
         data = self.objects.get(key)

@@ -199,3 +199,32 @@ def test_an_event_for_a_deleted_analysis_is_dropped(
     assert services.analyses.get(uuid.UUID(ident)) is None
     assert services.cache.get(uuid.UUID(ident)) is None
     queue.drain()
+
+
+def test_an_upload_landing_after_its_analysis_was_deleted_is_tagged_abandoned(
+    client, new_user, queue, scorer_handler, services
+):
+    from realtone_core.storage import ABANDONED_TAG
+
+    headers = new_user()
+    data = wav_bytes(2.0)
+    body = client.post(
+        "/v1/analyses",
+        headers=headers,
+        json={"filename": "late.wav", "content_type": "audio/wav", "size_bytes": len(data)},
+    ).json()
+    assert (
+        client.delete(f"/v1/analyses/{body['analysis']['id']}", headers=headers).status_code == 204
+    )
+    assert (
+        upload_via_post(body["upload"], data, "audio/wav").status_code == 204
+    )  # policy still valid
+    messages = queue.wait_for_key(body["analysis"]["id"])
+    event = to_lambda_event(messages, "arn:aws:sqs:us-east-1:000000000000:q", "us-east-1")
+    assert scorer_handler(event, LocalLambdaContext()) == {"batchItemFailures": []}
+    key = body["upload"]["fields"]["key"]
+    tags = services.objects._client.get_object_tagging(Bucket=services.settings.bucket, Key=key)[
+        "TagSet"
+    ]
+    assert {"Key": ABANDONED_TAG[0], "Value": ABANDONED_TAG[1]} in tags
+    queue.drain()

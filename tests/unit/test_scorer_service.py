@@ -116,3 +116,12 @@ def test_identical_uploads_reuse_the_stored_result(parts):
     objects.objects[third.object_key] = wav_bytes(9.0, rate=22_050)
     assert scorer.process_upload(third.object_key) is Outcome.COMPLETED
     assert detector.calls > calls
+
+
+def test_an_upload_for_a_deleted_analysis_is_marked_abandoned(parts):
+    scorer, analyses, objects, *_ = parts
+    record = analyses.add()
+    objects.objects[record.object_key] = wav_bytes(2.0)
+    del analyses.rows[record.id]  # deleted while the upload was in flight
+    assert scorer.process_upload(record.object_key) is Outcome.SKIPPED
+    assert objects.abandoned == {record.object_key}

@@ -61,8 +61,11 @@ def test_bad_access_tokens_are_refused(kind):
 
 
 def test_production_refuses_the_default_secret():
-    with pytest.raises(ValidationError, match="REALTONE_JWT_SECRET"):
-        Settings(env="prod")
+    for env in ("prod", "test"):
+        with pytest.raises(ValidationError, match="REALTONE_JWT_SECRET"):
+            Settings(env=env)
+        with pytest.raises(ValidationError, match="REALTONE_JWT_SECRET"):
+            Settings(env=env, jwt_secret="too-short")
     Settings(env="prod", jwt_secret="z" * 40)
 
 

@@ -30,6 +30,7 @@ class AnalysisPort(Protocol):
     def claim(
         self, analysis_id: UUID, object_key: str, lease_seconds: int
     ) -> AnalysisRecord | None: ...
+    def get(self, analysis_id: UUID) -> AnalysisRecord | None: ...
     def release(self, analysis_id: UUID, claim_token: UUID) -> None: ...
     def complete(
         self, analysis_id: UUID, claim_token: UUID, result: ScoringResult
@@ -52,6 +53,7 @@ class AnalysisPort(Protocol):
 class ObjectPort(Protocol):
     def head(self, key: str) -> ObjectInfo | None: ...
     def download(self, key: str, out: BinaryIO) -> int | None: ...
+    def mark_abandoned(self, key: str) -> None: ...
 
 
 class PublishPort(Protocol):
@@ -90,7 +92,13 @@ class Scorer:
         lease = 0 if receive_count > 1 else self.settings.claim_lease_seconds
         record = self.analyses.claim(analysis_id, key, lease)
         if record is None or record.claim_token is None:
-            logger.info("skipping: analysis deleted, finished or being scored", key=key)
+            if self.analyses.get(analysis_id) is None:
+                # Uploaded for an analysis that no longer exists (deleted while the upload was
+                # in flight): tagged, so the bucket's lifecycle rule removes it.
+                self.objects.mark_abandoned(key)
+                logger.info("object of a deleted analysis marked abandoned", key=key)
+            else:
+                logger.info("skipping: analysis finished or being scored", key=key)
             return Outcome.SKIPPED
         token = record.claim_token
         self.publish(record)

@@ -92,10 +92,11 @@ class Settings(BaseSettings):
     @model_validator(mode="after")
     def _secret_outside_dev(self) -> Settings:
         secret = self.jwt_secret.get_secret_value()
-        if self.env == "prod" and (secret == DEV_JWT_SECRET or len(secret) < 32):
+        if self.env != "dev" and (secret == DEV_JWT_SECRET or len(secret) < 32):
             raise ValueError(
-                "REALTONE_JWT_SECRET must be set to a random value of at least 32 characters "
-                "when REALTONE_ENV=prod (the development default is refused)"
+                "REALTONE_JWT_SECRET must be set to a random value of at least 32 characters"
+                " outside development (REALTONE_ENV=test or prod); the development default"
+                " is refused"
             )
         if self.min_tail_seconds > self.window_seconds:
             raise ValueError("REALTONE_MIN_TAIL_SECONDS must not exceed REALTONE_WINDOW_SECONDS")

@@ -13,6 +13,8 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
+# Matches the lifecycle rule "expire-abandoned-uploads" in template.yaml.
+ABANDONED_TAG = ("realtone-state", "abandoned")
 _SAFE_CHARS = re.compile(r"[^A-Za-z0-9._-]+")
 _MAX_NAME = 100
 
@@ -139,6 +141,18 @@ class ObjectStore:
             out.write(block)
             size += len(block)
         return size
+
+    def mark_abandoned(self, key: str) -> None:
+        """Tag an object nothing refers to; the bucket's lifecycle rule expires it."""
+        try:
+            self._client.put_object_tagging(
+                Bucket=self.bucket,
+                Key=key,
+                Tagging={"TagSet": [{"Key": ABANDONED_TAG[0], "Value": ABANDONED_TAG[1]}]},
+            )
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") not in {"404", "NoSuchKey", "NotFound"}:
+                raise
 
     def delete(self, key: str) -> None:
         self._client.delete_object(Bucket=self.bucket, Key=key)
