@@ -14,7 +14,7 @@ SAM_ENV := SAM_CLI_TELEMETRY=0 AWS_DEFAULT_REGION=us-east-1 AWS_ACCESS_KEY_ID=of
 SAM_BUILD_DIR := .local/sam-build
 PYTEST := $(PY) -m pytest
 
-.PHONY: help install run test test-unit test-integration test-e2e lint lint-template sam-build invoke bench demo-model format clean
+.PHONY: help install install-browser run test test-unit test-integration test-e2e lint lint-template sam-build invoke bench demo-model format clean
 
 help: ## Show this help
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-18s\033[0m %s\n", $$1, $$2}'
@@ -34,6 +34,14 @@ $(SAM_STAMP): deploy/requirements-sam.txt
 	@test -x $(SAM_VENV)/bin/python || $(PYTHON) -m venv $(SAM_VENV)
 	$(SAM_VENV)/bin/python -m pip install --quiet -r deploy/requirements-sam.txt
 	@touch $@
+
+# Debian's Chromium for the UI tests (Playwright drives it; it never downloads a browser).
+BROWSER := /usr/bin/chromium
+$(BROWSER):
+	@if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+	$$SUDO apt-get install -y -q chromium >/dev/null || { $$SUDO apt-get update -q && $$SUDO apt-get install -y -q chromium; }
+
+install-browser: $(BROWSER) ## Install Debian's Chromium for the browser tests
 
 install: $(STAMP) $(LS_STAMP) ## Install everything into .venv (and LocalStack into .venv-localstack)
 
@@ -78,10 +86,10 @@ test-unit: $(STAMP) ## Unit tests (no network)
 test-integration: install ## Integration tests against Postgres, Redis and LocalStack
 	$(PYTEST) tests/integration
 
-test-e2e: install ## End-to-end tests over HTTP against the running stack
+test-e2e: install install-browser ## End-to-end tests over HTTP against the running stack
 	$(PYTEST) tests/e2e
 
-test: install lint lint-template sam-build ## Everything CI runs: lint, template lint, sam build, unit, integration and e2e tests
+test: install install-browser lint lint-template sam-build ## Everything CI runs: lint, template lint, sam build, unit, integration and e2e tests
 	$(PYTEST) tests
 
 clean: ## Remove the virtualenvs and local state

@@ -1,0 +1,540 @@
+// RealTone web UI: plain ES module, no build step. Talks to the API of the same origin and
+// uploads audio straight to S3 with the presigned POST the API hands out.
+
+const $ = (id) => document.getElementById(id);
+const SESSION_KEY = "realtone.session";
+const TERMINAL = new Set(["completed", "failed", "expired"]);
+
+const STATUS_WORDS = {
+  awaiting_upload: "Waiting for the upload",
+  queued: "Queued for analysis",
+  processing: "Analysing…",
+  completed: "Done",
+  failed: "The analysis failed",
+  expired: "The upload never arrived, so this analysis expired",
+};
+const VERDICTS = {
+  fake: ["Likely synthetic voice", "Most of the speech in this recording sounds machine-made. Treat the voice as fake unless you can confirm it another way."],
+  likely_fake: ["Possibly synthetic", "Parts of the recording sound machine-made. It may be edited or partly generated; check the red windows below."],
+  real: ["Sounds like a real voice", "No part of the recording looks synthetic to the model. That is evidence, not proof: good fakes can pass."],
+  inconclusive: ["Can't tell", "There was not enough speech to judge (silence or noise only), or the score sits too close to the line."],
+};
+const ERRORS = {
+  unsupported_format: "This file is not an audio format RealTone can read. Use WAV, MP3, OGG, FLAC, M4A/AAC or WebM.",
+  corrupt_audio: "The file is damaged or is not really audio, so it could not be analysed.",
+  empty_audio: "The recording contains no sound at all.",
+  too_short: "The recording is too short to analyse — it needs at least half a second of audio.",
+  too_long: "The recording is longer than the 30-minute limit.",
+  too_large: "The file is larger than the upload limit.",
+  upload_missing: "The uploaded file is missing from storage. Please upload it again.",
+  internal_error: "Something went wrong on our side while analysing. Please try again later.",
+  rate_limited: "Too many requests — please wait a moment and try again.",
+};
+
+// ---------------------------------------------------------------- session and API
+
+let session = JSON.parse(localStorage.getItem(SESSION_KEY) || "null");
+
+function saveSession(s) {
+  session = s;
+  if (s) localStorage.setItem(SESSION_KEY, JSON.stringify(s));
+  else localStorage.removeItem(SESSION_KEY);
+  renderNav();
+}
+
+class ApiError extends Error {
+  constructor(status, code, message) {
+    super(message);
+    this.status = status;
+    this.code = code;
+  }
+}
+
+async function toError(response) {
+  try {
+    const body = await response.json();
+    return new ApiError(response.status, body.error.code, body.error.message);
+  } catch {
+    return new ApiError(response.status, "http_error", `HTTP ${response.status}`);
+  }
+}
+
+async function refresh() {
+  if (!session) return false;
+  const response = await fetch("/v1/auth/refresh", {
+    method: "POST",
+    headers: { "Content-Type": "application/json" },
+    body: JSON.stringify({ refresh_token: session.refresh }),
+  });
+  if (!response.ok) return false;
+  const tokens = await response.json();
+  saveSession({ ...session, access: tokens.access_token, refresh: tokens.refresh_token });
+  return true;
+}
+
+function sessionExpired() {
+  saveSession(null);
+  flash("Your session expired, please log in again.");
+  location.hash = "#/login";
+}
+
+// fetch with the bearer token; one transparent refresh on 401 (refresh tokens rotate).
+async function api(path, options = {}, { raw = false } = {}) {
+  const send = () => fetch(path, {
+    ...options,
+    headers: { ...(options.headers || {}), ...(session ? { Authorization: `Bearer ${session.access}` } : {}) },
+  });
+  let response = await send();
+  if (response.status === 401 && session) {
+    if (await refresh()) response = await send();
+    if (response.status === 401) {
+      sessionExpired();
+      throw new ApiError(401, "invalid_token", "Your session expired, please log in again.");
+    }
+  }
+  if (raw) return response;
+  if (!response.ok) throw await toError(response);
+  return response.status === 204 ? null : response.json();
+}
+
+const postJson = (path, body, extra = {}) =>
+  api(path, { method: "POST", headers: { "Content-Type": "application/json", ...extra }, body: JSON.stringify(body) });
+
+// ---------------------------------------------------------------- small helpers
+
+function flash(message) {
+  const box = $("flash");
+  box.textContent = message;
+  box.hidden = !message;
+}
+
+function announce(message) {
+  $("announce").textContent = message;
+}
+
+function showError(id, error) {
+  const el = $(id);
+  el.textContent = error ? (ERRORS[error.code] || error.message) : "";
+  el.hidden = !error;
+}
+
+function fmtSeconds(s) {
+  const m = Math.floor(s / 60);
+  const r = s - m * 60;
+  return m ? `${m}:${r.toFixed(1).padStart(4, "0")}` : `${r.toFixed(1)} s`;
+}
+
+function fmtBytes(n) {
+  return n > 1e6 ? `${(n / 1e6).toFixed(1)} MB` : `${Math.max(1, Math.round(n / 1e3))} kB`;
+}
+
+// green → amber → red as the score rises
+function scoreColour(score) {
+  const stops = [[0, [31, 157, 96]], [0.5, [217, 154, 30]], [1, [210, 57, 75]]];
+  const [a, b] = score <= 0.5 ? [stops[0], stops[1]] : [stops[1], stops[2]];
+  const t = (score - a[0]) / (b[0] - a[0]);
+  const c = a[1].map((v, i) => Math.round(v + (b[1][i] - v) * t));
+  return `rgb(${c.join(",")})`;
+}
+
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+// ---------------------------------------------------------------- navigation
+
+const VIEWS = ["login", "analyze", "result", "history"];
+let viewToken = 0; // bumps on every navigation, so stale pollers stop
+
+function show(view) {
+  for (const v of VIEWS) $(`view-${v}`).hidden = v !== view;
+  for (const a of document.querySelectorAll("[data-nav]")) {
+    if (a.dataset.nav === view) a.setAttribute("aria-current", "page");
+    else a.removeAttribute("aria-current");
+  }
+  $("main").focus({ preventScroll: true });
+}
+
+function renderNav() {
+  $("nav").hidden = !session;
+  $("who").textContent = session ? session.email : "";
+}
+
+async function route() {
+  viewToken += 1;
+  const hash = location.hash || "#/analyze";
+  if (!session && hash !== "#/login") {
+    location.hash = "#/login";
+    return;
+  }
+  const match = hash.match(/^#\/analyses\/([0-9a-f-]+)$/);
+  if (hash === "#/login") { setAuthMode(false); show("login"); }
+  else if (hash === "#/history") { show("history"); loadHistory(true); }
+  else if (match) { show("result"); openResult(match[1], viewToken); }
+  else { show("analyze"); resetUpload(); }
+}
+
+// ---------------------------------------------------------------- log in / sign up
+
+let registering = false;
+
+function setAuthMode(register) {
+  registering = register;
+  $("auth-title").textContent = register ? "Create an account" : "Log in";
+  $("auth-submit").textContent = register ? "Create account" : "Log in";
+  $("auth-switch-text").textContent = register ? "Have an account?" : "New here?";
+  $("auth-switch").textContent = register ? "Log in instead" : "Create an account";
+  $("password").autocomplete = register ? "new-password" : "current-password";
+  $("password-hint").hidden = !register;
+  showError("auth-error", null);
+}
+
+async function submitAuth(event) {
+  event.preventDefault();
+  const email = $("email").value.trim();
+  const password = $("password").value;
+  showError("auth-error", null);
+  if (registering && password.length < 8) {
+    showError("auth-error", { message: "Choose a password of at least 8 characters." });
+    return;
+  }
+  $("auth-submit").disabled = true;
+  try {
+    if (registering) await postJson("/v1/auth/register", { email, password });
+    const tokens = await postJson("/v1/auth/login", { email, password });
+    saveSession({ email, access: tokens.access_token, refresh: tokens.refresh_token });
+    flash("");
+    $("password").value = "";
+    location.hash = "#/analyze";
+  } catch (error) {
+    const messages = {
+      invalid_credentials: "Wrong email or password.",
+      email_taken: "An account with this email already exists. Log in instead?",
+      validation_error: registering ? "Enter a valid email and a password of at least 8 characters." : "Enter your email and password.",
+    };
+    showError("auth-error", { message: messages[error.code] || ERRORS[error.code] || error.message });
+  } finally {
+    $("auth-submit").disabled = false;
+  }
+}
+
+// ---------------------------------------------------------------- upload
+
+function resetUpload() {
+  $("upload-box").hidden = true;
+  $("upload-progress").value = 0;
+  showError("analyze-error", null);
+}
+
+function uploadToS3(upload, file, onProgress) {
+  return new Promise((resolve, reject) => {
+    const form = new FormData();
+    for (const [key, value] of Object.entries(upload.fields)) form.append(key, value);
+    form.append("file", file);
+    const xhr = new XMLHttpRequest();
+    xhr.open("POST", upload.url);
+    xhr.upload.onprogress = (e) => e.lengthComputable && onProgress(e.loaded / e.total);
+    xhr.onload = () => {
+      if (xhr.status >= 200 && xhr.status < 300) return resolve();
+      const reason = (xhr.responseText.match(/<Message>(.*?)<\/Message>/) || [])[1];
+      reject(new ApiError(xhr.status, "upload_refused", `The storage service refused the upload${reason ? `: ${reason}` : ""}.`));
+    };
+    xhr.onerror = () => reject(new ApiError(0, "upload_failed", "The upload failed: check your connection and try again."));
+    xhr.send(form);
+  });
+}
+
+async function analyzeFile(file) {
+  resetUpload();
+  if (!file || !file.size) {
+    showError("analyze-error", { message: "That file is empty." });
+    return;
+  }
+  $("upload-box").hidden = false;
+  $("upload-name").textContent = file.name;
+  $("upload-size").textContent = fmtBytes(file.size);
+  $("upload-state").textContent = "Preparing the upload…";
+  try {
+    const created = await postJson("/v1/analyses", {
+      filename: file.name,
+      content_type: file.type || "application/octet-stream",
+      size_bytes: file.size,
+    });
+    $("upload-state").textContent = "Uploading…";
+    announce(`Uploading ${file.name}`);
+    await uploadToS3(created.upload, file, (fraction) => {
+      $("upload-progress").value = Math.round(fraction * 100);
+      $("upload-state").textContent = `Uploading… ${Math.round(fraction * 100)} %`;
+    });
+    $("upload-progress").value = 100;
+    $("upload-state").textContent = "Uploaded";
+    announce("Upload complete");
+    location.hash = `#/analyses/${created.analysis.id}`;
+  } catch (error) {
+    $("upload-state").textContent = "";
+    showError("analyze-error", error);
+  }
+}
+
+// ---------------------------------------------------------------- recording
+
+let recorder = null;
+let recordTimer = null;
+
+async function toggleRecording() {
+  const button = $("record");
+  if (recorder) {
+    recorder.stop();
+    return;
+  }
+  if (!navigator.mediaDevices || !window.MediaRecorder) {
+    showError("analyze-error", { message: "This browser cannot record audio." });
+    return;
+  }
+  let stream;
+  try {
+    stream = await navigator.mediaDevices.getUserMedia({ audio: true });
+  } catch {
+    showError("analyze-error", { message: "Microphone access was refused, so nothing can be recorded." });
+    return;
+  }
+  const type = MediaRecorder.isTypeSupported("audio/webm;codecs=opus") ? "audio/webm;codecs=opus" : "";
+  const parts = [];
+  recorder = new MediaRecorder(stream, type ? { mimeType: type } : {});
+  recorder.ondataavailable = (e) => e.data.size && parts.push(e.data);
+  recorder.onstop = () => {
+    stream.getTracks().forEach((t) => t.stop());
+    clearInterval(recordTimer);
+    button.setAttribute("aria-pressed", "false");
+    button.textContent = "● Record a voice note";
+    $("record-time").hidden = true;
+    const blob = new Blob(parts, { type: recorder.mimeType || "audio/webm" });
+    recorder = null;
+    const stamp = new Date().toISOString().slice(0, 19).replace(/[:T]/g, "-");
+    analyzeFile(new File([blob], `voice-note-${stamp}.webm`, { type: "audio/webm" }));
+  };
+  const started = Date.now();
+  recorder.start(250);
+  button.setAttribute("aria-pressed", "true");
+  button.textContent = "■ Stop recording";
+  $("record-time").hidden = false;
+  $("record-time").textContent = "0:00";
+  recordTimer = setInterval(() => {
+    const s = Math.floor((Date.now() - started) / 1000);
+    $("record-time").textContent = `${Math.floor(s / 60)}:${String(s % 60).padStart(2, "0")}`;
+  }, 250);
+  announce("Recording");
+}
+
+// ---------------------------------------------------------------- result
+
+async function openResult(id, token) {
+  $("result-body").hidden = true;
+  $("result-title").textContent = "Result";
+  $("result-status").hidden = false;
+  $("result-status").textContent = "Loading…";
+  let etag = null;
+  let analysis = null;
+  while (token === viewToken) {
+    let response;
+    try {
+      response = await api(`/v1/analyses/${id}`, { headers: etag ? { "If-None-Match": etag } : {} }, { raw: true });
+    } catch (error) {
+      if (error.code !== "invalid_token") $("result-status").textContent = "Connection lost; retrying…";
+      await sleep(2000);
+      continue;
+    }
+    if (response.status === 404) {
+      $("result-status").textContent = "This analysis does not exist (or was deleted).";
+      return;
+    }
+    if (response.ok) {
+      analysis = await response.json();
+      etag = response.headers.get("ETag");
+      $("result-title").textContent = analysis.filename;
+      const words = STATUS_WORDS[analysis.status] || analysis.status;
+      if ($("result-status").textContent !== words) announce(words);
+      $("result-status").textContent = words;
+      if (TERMINAL.has(analysis.status)) break;
+    } else if (response.status !== 304) {
+      const error = await toError(response);
+      $("result-status").textContent = ERRORS[error.code] || error.message;
+      await sleep(3000);
+      continue;
+    }
+    const wait = parseFloat(response.headers.get("Retry-After") || "1");
+    await sleep(Math.max(0.25, wait) * 1000);
+  }
+  if (token !== viewToken || !analysis) return;
+  if (analysis.status === "completed") {
+    $("result-status").hidden = true;
+    renderResult(analysis);
+  } else if (analysis.status === "failed") {
+    $("result-status").textContent = ERRORS[analysis.error?.code] || analysis.error?.message || "The analysis failed.";
+    $("result-status").classList.add("error");
+  }
+}
+
+function renderResult(a) {
+  const [label, explain] = VERDICTS[a.summary.verdict];
+  const card = $("verdict-card");
+  card.className = `card verdict ${a.summary.verdict}`;
+  $("verdict-label").textContent = label;
+  $("verdict-explain").textContent = explain;
+  $("verdict-score").textContent = a.summary.score == null ? "No overall score" :
+    `Overall score ${Math.round(a.summary.score * 100)} % synthetic · ${a.chunks.filter((c) => c.voiced).length} of ${a.chunks.length} windows with speech`;
+  $("untrained-warning").hidden = Boolean(a.model?.trained);
+
+  const timeline = $("timeline");
+  timeline.replaceChildren();
+  for (const c of a.chunks) {
+    const b = document.createElement("button");
+    b.type = "button";
+    b.className = "window" + (c.voiced ? "" : " unvoiced");
+    b.dataset.start = c.start_time_seconds;
+    b.dataset.end = c.end_time_seconds;
+    b.style.flexGrow = String(c.end_time_seconds - c.start_time_seconds);
+    if (c.voiced && c.score != null) b.style.background = scoreColour(c.score);
+    const what = c.voiced && c.score != null ? `${Math.round(c.score * 100)} % synthetic` : "no speech";
+    b.setAttribute("aria-label", `Window ${c.chunk_id + 1}, ${fmtSeconds(c.start_time_seconds)} to ${fmtSeconds(c.end_time_seconds)}: ${what}. Play from here.`);
+    b.title = `${fmtSeconds(c.start_time_seconds)}–${fmtSeconds(c.end_time_seconds)}: ${what}`;
+    const tick = document.createElement("span");
+    tick.className = "tick";
+    tick.textContent = fmtSeconds(c.start_time_seconds);
+    b.append(tick);
+    b.addEventListener("click", () => {
+      const player = $("player");
+      player.currentTime = c.start_time_seconds;
+      highlight(c.start_time_seconds);
+      player.play().catch(() => {});
+    });
+    timeline.append(b);
+  }
+
+  const details = [
+    ["File", a.filename],
+    ["Duration", a.duration_seconds != null ? fmtSeconds(a.duration_seconds) : "–"],
+    ["Analysed in", a.processing_ms != null ? `${(a.processing_ms / 1000).toFixed(2)} s` : "–"],
+    ["Model", a.model ? `${a.model.name} ${a.model.version}` : "–"],
+    ["Trained model", a.model?.trained ? "yes" : "no (development model)"],
+    ["Calibrated scores", a.model?.calibrated ? "yes" : "no"],
+    ["Model fingerprint", a.model ? a.model.sha256.slice(0, 16) : "–"],
+    ["Decision threshold", `${Math.round(a.summary.threshold * 100)} %`],
+  ];
+  $("details").replaceChildren(...details.flatMap(([k, v]) => {
+    const dt = document.createElement("dt");
+    dt.textContent = k;
+    const dd = document.createElement("dd");
+    dd.textContent = v;
+    return [dt, dd];
+  }));
+  $("result-body").hidden = false;
+  loadAudio(a.id);
+}
+
+async function loadAudio(id) {
+  try {
+    const { url } = await api(`/v1/analyses/${id}/audio`);
+    $("player").src = url;
+  } catch {
+    $("player").removeAttribute("src");
+  }
+}
+
+function highlight(time) {
+  for (const b of $("timeline").children) {
+    const on = time >= parseFloat(b.dataset.start) && time < parseFloat(b.dataset.end);
+    b.classList.toggle("playing", on);
+    if (on) b.setAttribute("aria-current", "true");
+    else b.removeAttribute("aria-current");
+  }
+}
+
+// ---------------------------------------------------------------- history
+
+let historyCursor = null;
+
+async function loadHistory(fresh) {
+  if (fresh) {
+    $("history-list").replaceChildren();
+    historyCursor = null;
+  }
+  const query = new URLSearchParams({ limit: "20" });
+  if (historyCursor) query.set("cursor", historyCursor);
+  let page;
+  try {
+    page = await api(`/v1/analyses?${query}`);
+  } catch (error) {
+    flash(ERRORS[error.code] || error.message);
+    return;
+  }
+  historyCursor = page.next_cursor;
+  $("history-more").hidden = !historyCursor;
+  for (const a of page.items) $("history-list").append(historyItem(a));
+  $("history-empty").hidden = $("history-list").children.length > 0;
+}
+
+function historyItem(a) {
+  const li = document.createElement("li");
+  const left = document.createElement("div");
+  const link = document.createElement("a");
+  link.href = `#/analyses/${a.id}`;
+  link.textContent = a.filename;
+  const meta = document.createElement("div");
+  meta.className = "meta";
+  meta.textContent = `${new Date(a.created_at).toLocaleString()} · ${STATUS_WORDS[a.status] || a.status}`;
+  left.append(link, meta);
+  const right = document.createElement("div");
+  const badge = document.createElement("span");
+  const kind = a.summary?.verdict || (a.status === "failed" ? "failed" : "");
+  badge.className = `badge ${kind}`;
+  badge.textContent = a.summary ? VERDICTS[a.summary.verdict][0] : STATUS_WORDS[a.status] || a.status;
+  const del = document.createElement("button");
+  del.type = "button";
+  del.className = "danger";
+  del.textContent = "Delete";
+  del.setAttribute("aria-label", `Delete ${a.filename}`);
+  del.addEventListener("click", async () => {
+    if (!confirm(`Delete "${a.filename}" and its audio? This cannot be undone.`)) return;
+    try {
+      await api(`/v1/analyses/${a.id}`, { method: "DELETE" });
+      li.remove();
+      announce(`${a.filename} deleted`);
+      $("history-empty").hidden = $("history-list").children.length > 0;
+    } catch (error) {
+      flash(ERRORS[error.code] || error.message);
+    }
+  });
+  right.append(badge, document.createTextNode(" "), del);
+  li.append(left, right);
+  return li;
+}
+
+// ---------------------------------------------------------------- wiring
+
+function wire() {
+  $("auth-form").addEventListener("submit", submitAuth);
+  $("auth-switch").addEventListener("click", () => setAuthMode(!registering));
+  $("logout").addEventListener("click", () => {
+    saveSession(null);
+    location.hash = "#/login";
+  });
+  $("file-input").addEventListener("change", (e) => {
+    analyzeFile(e.target.files[0]);
+    e.target.value = "";
+  });
+  const zone = $("dropzone");
+  zone.addEventListener("dragover", (e) => { e.preventDefault(); zone.classList.add("over"); });
+  zone.addEventListener("dragleave", () => zone.classList.remove("over"));
+  zone.addEventListener("drop", (e) => {
+    e.preventDefault();
+    zone.classList.remove("over");
+    if (e.dataTransfer.files.length) analyzeFile(e.dataTransfer.files[0]);
+  });
+  $("record").addEventListener("click", toggleRecording);
+  $("history-more").addEventListener("click", () => loadHistory(false));
+  $("player").addEventListener("timeupdate", (e) => highlight(e.target.currentTime));
+  window.addEventListener("hashchange", route);
+  renderNav();
+  route();
+}
+
+wire();

@@ -1,0 +1,170 @@
+"""The web UI in headless Chromium (Debian's package, driven by Playwright; no browser
+download): sign up, upload, timeline and verdict, playback from a window, history, delete,
+errors in plain words."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from pathlib import Path
+
+import pytest
+
+from realtone_local.stack import ROOT
+from tests.audio import JUNK, wav_bytes
+
+pytestmark = pytest.mark.e2e
+
+CHROMIUM = "/usr/bin/chromium"
+SCREENSHOT = ROOT / "docs" / "screenshot-result.png"
+
+if not Path(CHROMIUM).exists():
+    if os.environ.get("CI"):
+        raise RuntimeError(f"{CHROMIUM} is missing: `make test` installs Debian's chromium package")
+    pytest.skip(f"{CHROMIUM} is not installed (make install-browser)", allow_module_level=True)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(
+            executable_path=CHROMIUM,
+            headless=True,
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--no-first-run",
+                "--autoplay-policy=no-user-gesture-required",
+            ],
+        )
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def page(browser, running):
+    context = browser.new_context(viewport={"width": 1200, "height": 900}, base_url=running.api_url)
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
+    yield page
+    context.close()
+    # No script errors and no Content-Security-Policy violations anywhere in the flow.
+    assert not [e for e in errors if "Failed to load resource" not in e], errors
+
+
+def sign_up(page, password: str = "ui-password-1") -> str:
+    email = f"ui-{uuid.uuid4().hex[:8]}@example.com"
+    page.goto("/")
+    page.get_by_role("button", name="Create an account").click()
+    page.get_by_label("Email").fill(email)
+    page.get_by_label("Password").fill(password)
+    page.get_by_role("button", name="Create account", exact=True).click()
+    page.get_by_role("heading", name="Analyze a recording").wait_for()
+    return email
+
+
+def upload(page, tmp_path, name: str, data: bytes) -> None:
+    path = tmp_path / name
+    path.write_bytes(data)
+    page.locator("#file-input").set_input_files(str(path))
+
+
+def test_upload_timeline_playback_history_delete(page, tmp_path):
+    sign_up(page)
+    upload(page, tmp_path, "interview.wav", wav_bytes(10.3, rate=44_100, channels=2))
+    page.locator("#verdict-label").wait_for(timeout=60_000)
+    windows = page.locator("#timeline .window")
+    assert windows.count() == 3
+    assert page.locator("#verdict-label").inner_text() in {
+        "Sounds like a real voice",
+        "Possibly synthetic",
+        "Likely synthetic voice",
+    }
+    assert page.locator("#untrained-warning").is_visible()  # dev:tiny is untrained
+    assert "Overall score" in page.locator("#verdict-score").inner_text()
+    assert "dev:tiny" in page.locator("#details").inner_text()
+    page.set_viewport_size({"width": 1200, "height": 1000})
+    SCREENSHOT.parent.mkdir(exist_ok=True)
+    page.screenshot(path=str(SCREENSHOT), full_page=True)
+
+    # Clicking a window plays the audio from its start and highlights it.
+    page.wait_for_function("document.getElementById('player').readyState >= 1", timeout=20_000)
+    windows.nth(1).click()
+    page.wait_for_function("document.getElementById('player').currentTime >= 4.0")
+    assert "playing" in (windows.nth(1).get_attribute("class") or "")
+    assert "playing" not in (windows.nth(0).get_attribute("class") or "")
+
+    page.get_by_role("link", name="History").first.click()
+    item = page.locator("#history-list li", has_text="interview.wav")
+    item.wait_for()
+    page.once("dialog", lambda dialog: dialog.accept())
+    item.get_by_role("button", name="Delete interview.wav").click()
+    item.wait_for(state="detached")
+    assert page.locator("#history-empty").is_visible()
+
+
+def test_bad_file_shows_the_error_in_plain_words(page, tmp_path):
+    sign_up(page)
+    upload(page, tmp_path, "bad.wav", JUNK)
+    status = page.locator("#result-status")
+    status.get_by_text("damaged or is not really audio").wait_for(timeout=60_000)
+
+
+def test_wrong_password_and_taken_email(page):
+    email = sign_up(page, "right-password")
+    page.get_by_role("button", name="Log out").click()
+    page.get_by_label("Email").fill(email)
+    page.get_by_label("Password").fill("wrong-password")
+    page.get_by_role("button", name="Log in", exact=True).click()
+    page.locator("#auth-error").get_by_text("Wrong email or password.").wait_for()
+    page.get_by_role("button", name="Create an account").click()
+    page.get_by_label("Password").fill("right-password")
+    page.get_by_role("button", name="Create account", exact=True).click()
+    page.locator("#auth-error").get_by_text("already exists").wait_for()
+
+
+def test_phone_width_and_keyboard(browser, running, tmp_path):
+    context = browser.new_context(viewport={"width": 375, "height": 740}, base_url=running.api_url)
+    page = context.new_page()
+    page.goto("/")
+    # Keyboard only: tab to the fields and the button.
+    page.keyboard.press("Tab")
+    page.keyboard.press("Tab")
+    focused = page.evaluate("document.activeElement.id || document.activeElement.tagName")
+    assert focused  # something is focusable and focused
+    page.get_by_role("button", name="Create an account").focus()
+    page.keyboard.press("Enter")
+    email = f"ui-{uuid.uuid4().hex[:8]}@example.com"
+    page.get_by_label("Email").fill(email)
+    page.get_by_label("Password").fill("phone-password")
+    page.get_by_label("Password").press("Enter")
+    page.get_by_role("heading", name="Analyze a recording").wait_for()
+    width = page.evaluate("document.documentElement.scrollWidth")
+    assert width <= 375, f"page is {width}px wide at phone width"
+    for control in ("Choose a file", "Record a voice note"):
+        assert page.get_by_text(control).is_visible()
+    context.close()
+
+
+def test_expired_session_is_refreshed_then_reported(page):
+    sign_up(page)
+    # A broken access token with a good refresh token: refreshed transparently.
+    page.evaluate("""() => { const s = JSON.parse(localStorage.getItem('realtone.session'));
+        s.access = 'expired'; localStorage.setItem('realtone.session', JSON.stringify(s)); }""")
+    page.goto("/#/history")
+    page.reload()
+    page.get_by_role("heading", name="History").wait_for()
+    page.locator("#history-empty").wait_for()
+    # Both broken: the user is told and sent to log in.
+    page.evaluate("""() => { localStorage.setItem('realtone.session', JSON.stringify(
+        {email: 'x@example.com', access: 'bad', refresh: 'bad'})); }""")
+    page.reload()
+    page.locator("#flash").get_by_text("Your session expired, please log in again.").wait_for()
+    page.get_by_role("heading", name="Log in").wait_for()
