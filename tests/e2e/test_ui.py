@@ -40,6 +40,9 @@ def browser():
                 "--disable-sync",
                 "--no-first-run",
                 "--autoplay-policy=no-user-gesture-required",
+                # A fake microphone (a beeping tone) for the voice-note test.
+                "--use-fake-ui-for-media-stream",
+                "--use-fake-device-for-media-stream",
             ],
         )
         yield b
@@ -168,3 +171,20 @@ def test_expired_session_is_refreshed_then_reported(page):
     page.reload()
     page.locator("#flash").get_by_text("Your session expired, please log in again.").wait_for()
     page.get_by_role("heading", name="Log in").wait_for()
+
+
+def test_record_a_voice_note(browser, running):
+    """MediaRecorder's WebM/Opus goes through the same path as an uploaded file."""
+    context = browser.new_context(viewport={"width": 1000, "height": 800}, base_url=running.api_url)
+    context.grant_permissions(["microphone"])
+    page = context.new_page()
+    sign_up(page)
+    page.get_by_role("button", name="Record a voice note").click()
+    page.get_by_role("button", name="Stop recording").wait_for()
+    page.wait_for_timeout(2500)
+    assert page.locator("#record-time").inner_text().startswith("0:0")
+    page.get_by_role("button", name="Stop recording").click()
+    page.locator("#verdict-label, #result-status.error").first.wait_for(timeout=60_000)
+    assert page.locator("#result-title").inner_text().startswith("voice-note-")
+    assert page.locator("#timeline .window").count() == 1  # ~2.5 s: one window
+    context.close()
