@@ -71,8 +71,9 @@ bench: $(STAMP) ## Scorer benchmark: production pipeline vs the original way (pr
 	$(PY) bench/scorer.py
 
 demo-model: $(STAMP) ## Build the offline demo detector into models/demo (~1 h on 2 cores; not in CI)
-	@command -v espeak-ng >/dev/null && command -v c2enc >/dev/null && test -d /usr/share/asterisk/sounds/en || \
-		apt-get install -y -q espeak-ng codec2 asterisk-core-sounds-en-g722
+	@command -v espeak-ng >/dev/null && command -v c2enc >/dev/null && test -d /usr/share/asterisk/sounds/it_IT_m_Carlo || \
+		apt-get install -y -q espeak-ng codec2 asterisk-core-sounds-en-g722 asterisk-core-sounds-es-g722 \
+			asterisk-core-sounds-fr-g722 asterisk-core-sounds-it-g722 asterisk-core-sounds-ru-g722
 	$(PY) -m pip install --quiet -e '.[dev,tools,demo]'
 	time $(PY) demo/build.py
 
