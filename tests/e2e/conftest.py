@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -11,6 +10,7 @@ import httpx
 import pytest
 
 from realtone_local.stack import DevStack
+from tests.accounts import sign_up
 
 
 @pytest.fixture(scope="package")
@@ -31,20 +31,7 @@ def api(running: DevStack) -> Iterator[httpx.Client]:
 
 @pytest.fixture
 def signed_up(api: httpx.Client) -> Callable[[], dict[str, str]]:
-    def make() -> dict[str, str]:
-        email = f"e2e-{uuid.uuid4().hex[:10]}@example.com"
-        assert (
-            api.post(
-                "/v1/auth/register", json={"email": email, "password": "e2e-password"}
-            ).status_code
-            == 201
-        )
-        token = api.post(
-            "/v1/auth/login", json={"email": email, "password": "e2e-password"}
-        ).json()["access_token"]
-        return {"Authorization": f"Bearer {token}"}
-
-    return make
+    return lambda: sign_up(api)
 
 
 def wait_terminal(

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import random
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -14,6 +13,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from realtone_local.stack import DevStack
+from tests.accounts import sign_up
 
 pytestmark = pytest.mark.integration
 
@@ -39,21 +39,7 @@ def client(stack: DevStack) -> Iterator[TestClient]:
 @pytest.fixture
 def new_user(client: TestClient) -> Callable[[], dict[str, str]]:
     """Registers and logs in a fresh user; returns its Authorization header."""
-
-    def make() -> dict[str, str]:
-        email = f"user-{uuid.uuid4().hex[:10]}@example.com"
-        assert (
-            client.post(
-                "/v1/auth/register", json={"email": email, "password": "s3cret-pass"}
-            ).status_code
-            == 201
-        )
-        tokens = client.post(
-            "/v1/auth/login", json={"email": email, "password": "s3cret-pass"}
-        ).json()
-        return {"Authorization": f"Bearer {tokens['access_token']}"}
-
-    return make
+    return lambda: sign_up(client)
 
 
 def upload_via_post(upload: dict[str, Any], data: bytes, content_type: str) -> httpx.Response:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any, Literal
 from uuid import UUID
 
@@ -10,12 +9,11 @@ from pydantic import (
     BaseModel,
     EmailStr,
     Field,
-    field_serializer,
     field_validator,
     model_validator,
 )
 
-from realtone_core.models import Analysis, utc_iso
+from realtone_core.models import Analysis, UtcDatetime
 
 
 class ErrorDetail(BaseModel):
@@ -77,11 +75,7 @@ class RefreshRequest(ApiInput):
 class UserOut(BaseModel):
     id: UUID
     email: str
-    created_at: datetime
-
-    @field_serializer("created_at")
-    def _iso(self, value: datetime) -> str:
-        return utc_iso(value)
+    created_at: UtcDatetime
 
 
 class MeOut(BaseModel):
@@ -105,12 +99,8 @@ class CreateAnalysisRequest(ApiInput):
 class UploadOut(BaseModel):
     url: str
     fields: dict[str, str]
-    expires_at: datetime
+    expires_at: UtcDatetime
     max_bytes: int
-
-    @field_serializer("expires_at")
-    def _iso(self, value: datetime) -> str:
-        return utc_iso(value)
 
 
 class CreateAnalysisResponse(BaseModel):
@@ -125,8 +115,4 @@ class AnalysisListResponse(BaseModel):
 
 class AudioUrlOut(BaseModel):
     url: str
-    expires_at: datetime
-
-    @field_serializer("expires_at")
-    def _iso(self, value: datetime) -> str:
-        return utc_iso(value)
+    expires_at: UtcDatetime

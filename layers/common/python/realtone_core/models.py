@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Literal
+from typing import Annotated, Literal
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, field_serializer
+from pydantic import BaseModel, ConfigDict, PlainSerializer
 
 
 class Status(StrEnum):
@@ -31,6 +31,10 @@ Verdict = Literal["fake", "likely_fake", "real", "inconclusive"]
 def utc_iso(value: datetime) -> str:
     """ISO-8601 in UTC with a ``Z`` suffix, as every timestamp in the contract."""
     return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+# A timestamp field that serialises as the contract wants it.
+UtcDatetime = Annotated[datetime, PlainSerializer(utc_iso, return_type=str)]
 
 
 class ModelCard(BaseModel):
@@ -72,18 +76,14 @@ class Analysis(BaseModel):
     filename: str
     content_type: str
     size_bytes: int
-    created_at: datetime
-    updated_at: datetime
+    created_at: UtcDatetime
+    updated_at: UtcDatetime
     duration_seconds: float | None = None
     processing_ms: int | None = None
     model: ModelCard | None = None
     summary: Summary | None = None
     chunks: list[Chunk] = []
     error: ErrorInfo | None = None
-
-    @field_serializer("created_at", "updated_at")
-    def _iso(self, value: datetime) -> str:
-        return utc_iso(value)
 
 
 class AnalysisRecord(BaseModel):
