@@ -18,8 +18,10 @@ from tests.accounts import sign_up
 pytestmark = pytest.mark.integration
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture
 def services(stack: DevStack) -> Any:
+    """The adapters the app uses right now (a test that swaps the environment, like the
+    fault tests, gets them rebuilt; settings patched here reach the app)."""
     from realtone_api.deps import get_services
 
     return get_services()

@@ -59,7 +59,7 @@ def bad_tokens(services, user_id: str) -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
-def owned(client, services):
+def owned(client):
     email = f"owner-{uuid.uuid4().hex[:8]}@example.com"
     client.post("/v1/auth/register", json={"email": email, "password": "owner-password"})
     token = client.post(
