@@ -1,12 +1,16 @@
-"""The `realtone` CLI against the running stack, as a user runs it."""
+"""The `realtone` CLI against the running stack, run as a user runs it (a subprocess with its
+own config directory)."""
 
 from __future__ import annotations
 
 import json
+import re
 import stat
 import subprocess
 import sys
 import uuid
+from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 
@@ -14,18 +18,27 @@ from tests.audio import JUNK, wav_bytes
 
 pytestmark = pytest.mark.e2e
 
+Run = Callable[..., subprocess.CompletedProcess[str]]
+PASSWORD = "cli-password-1"
+
 
 @pytest.fixture
-def cli(running, tmp_path):
+def config_file(tmp_path: Path) -> Path:
+    return tmp_path / "cfg" / "realtone" / "credentials.json"
+
+
+@pytest.fixture
+def cli(running, tmp_path: Path) -> Run:
     env = {
         "XDG_CONFIG_HOME": str(tmp_path / "cfg"),
+        "HOME": str(tmp_path),
         "REALTONE_API": running.api_url,
         "PATH": "/usr/bin:/bin",
     }
 
     def run(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
-            [sys.executable, "-m", "realtone_cli.main", *args],
+            [sys.executable, "-m", "realtone_cli", *args],
             input=stdin,
             capture_output=True,
             text=True,
@@ -33,60 +46,126 @@ def cli(running, tmp_path):
             timeout=120,
         )
 
-    run.config = tmp_path / "cfg" / "realtone" / "credentials.json"  # type: ignore[attr-defined]
     return run
 
 
-def test_cli_session_analyze_history_delete(cli, tmp_path):
-    assert cli("history").returncode == 2  # not logged in yet
+def _register(cli: Run) -> str:
     email = f"cli-{uuid.uuid4().hex[:8]}@example.com"
-    registered = cli("register", "--email", email, "--password-stdin", stdin="cli-password\n")
-    assert registered.returncode == 0, registered.stderr
-    assert stat.S_IMODE(cli.config.stat().st_mode) == 0o600
+    done = cli("register", "--email", email, "--password-stdin", stdin=f"{PASSWORD}\n")
+    assert done.returncode == 0, done.stderr
+    return email
 
+
+def test_console_script_is_installed():
+    script = Path(sys.executable).parent / "realtone"
+    done = subprocess.run([str(script), "--version"], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0 and done.stdout.startswith("realtone ")
+
+
+def test_cli_session_analyze_history_delete(cli: Run, config_file: Path, tmp_path: Path):
     clip = tmp_path / "interview.wav"
     clip.write_bytes(wav_bytes(10.3, rate=44_100, channels=2))
+
+    # Not logged in yet: a helpful message, exit 2, nothing uploaded.
+    before = cli("analyze", str(clip))
+    assert before.returncode == 2 and "not logged in" in before.stderr
+    assert "realtone login" in before.stderr
+
+    email = _register(cli)
+    assert stat.S_IMODE(config_file.stat().st_mode) == 0o600
+    assert stat.S_IMODE(config_file.parent.stat().st_mode) == 0o700
+    saved = json.loads(config_file.read_text())
+    assert saved["email"] == email and set(saved) == {
+        "api",
+        "email",
+        "access_token",
+        "refresh_token",
+    }
+    login = cli("login", "--email", email, "--password-stdin", stdin=f"{PASSWORD}\n")
+    assert login.returncode == 0, login.stderr
+    assert cli("whoami").stdout.startswith(email)
+
+    # The table: three windows, the verdict, the model card with its warning.
     done = cli("analyze", str(clip))
     assert done.returncode in (0, 1), done.stderr
-    lines = done.stdout.splitlines()
-    assert any("0.0s    4.0s" in line for line in lines)
-    assert any("4.0s    8.0s" in line for line in lines)
-    assert any("8.0s   10.3s" in line for line in lines)
-    assert "verdict:" in done.stdout and "untrained" in done.stdout
-    verdict = done.stdout.split("verdict:")[1].split("(")[0]
-    assert (done.returncode == 1) == ("FAKE" in verdict)  # exit 1 exactly when fake / likely fake
+    out = done.stdout
+    assert re.search(r"^\s+0\s+0\.0s\s+4\.0s\s+\d\.\d{3}\s", out, re.M), out
+    assert re.search(r"^\s+1\s+4\.0s\s+8\.0s\s+\d\.\d{3}\s", out, re.M), out
+    assert re.search(r"^\s+2\s+8\.0s\s+10\.3s\s+\d\.\d{3}\s", out, re.M), out
+    verdict = re.search(r"verdict: (\w+)", out)
+    assert verdict and verdict[1] in ("fake", "likely_fake", "real", "inconclusive")
+    assert done.returncode == (1 if verdict[1] in ("fake", "likely_fake") else 0)
+    assert "model:   dev:tiny" in out and "warning: this model is untrained" in out
+    assert "uploading interview.wav: 100%" in done.stderr  # no terminal: plain progress lines
 
+    # --json: one document on stdout, nothing else.
     as_json = cli("analyze", "--json", str(clip))
-    result = json.loads(as_json.stdout)
-    assert (
-        result[0]["analysis"]["status"] == "completed" and len(result[0]["analysis"]["chunks"]) == 3
-    )
-    ident = result[0]["analysis"]["id"]
+    [entry] = json.loads(as_json.stdout)
+    analysis = entry["analysis"]
+    assert entry["error"] is None and analysis["status"] == "completed"
+    assert [(c["start_time_seconds"], c["end_time_seconds"]) for c in analysis["chunks"]] == [
+        (0.0, 4.0),
+        (4.0, 8.0),
+        (8.0, pytest.approx(10.3, abs=0.01)),
+    ]
+    assert analysis["model"]["trained"] is False
+    expected = 1 if analysis["summary"]["verdict"] in ("fake", "likely_fake") else 0
+    assert as_json.returncode == expected
+    ident = analysis["id"]
 
+    # Junk and a missing file: exit 2 with the reason.
     junk = tmp_path / "bad.wav"
     junk.write_bytes(JUNK)
     failed = cli("analyze", str(junk))
     assert failed.returncode == 2
-    assert "damaged or not audio" in failed.stdout and "corrupt_audio" in failed.stdout
+    assert "failed: the file is damaged or not audio (corrupt_audio)" in failed.stdout
+    missing = cli("analyze", str(tmp_path / "nope.wav"))
+    assert missing.returncode == 2 and "nope.wav: no such file" in missing.stderr
 
-    assert cli("analyze", str(tmp_path / "nope.wav")).returncode == 2
-
+    # History (newest first), show, delete.
     history = cli("history")
-    assert history.returncode == 0 and ident in history.stdout and "interview.wav" in history.stdout
-    assert cli("delete", ident).returncode == 0
-    gone = cli("show", ident)
-    assert gone.returncode == 2 and "not_found" in gone.stderr
+    assert history.returncode == 0, history.stderr
+    rows = history.stdout.splitlines()[1:]
+    assert "bad.wav" in rows[0] and "corrupt_audio" in rows[0]
+    assert ident in rows[1] and "interview.wav" in rows[1]
+    listed = json.loads(cli("history", "--all", "--json").stdout)
+    assert len(listed["items"]) == 3 and listed["next_cursor"] is None
+    shown = cli("show", ident, "--json")
+    assert shown.returncode == 0 and json.loads(shown.stdout)["id"] == ident
+    deleted = cli("delete", ident)
+    assert deleted.returncode == 0 and deleted.stdout == f"deleted {ident}\n"
+    again = cli("delete", ident)
+    assert again.returncode == 2 and "no such analysis" in again.stderr
+    assert ident not in cli("history").stdout
 
-    assert cli("logout").returncode == 0 and not cli.config.exists()
+    # Logout removes the credentials; then a helpful message and exit 2.
+    out_ = cli("logout")
+    assert out_.returncode == 0 and not config_file.exists()
     after = cli("history")
     assert after.returncode == 2 and "realtone login" in after.stderr
 
 
-def test_cli_wrong_password(cli):
-    email = f"cli-{uuid.uuid4().hex[:8]}@example.com"
-    assert (
-        cli("register", "--email", email, "--password-stdin", stdin="right-password\n").returncode
-        == 0
-    )
+def test_cli_refreshes_an_expired_session_and_saves_the_rotated_pair(cli: Run, config_file: Path):
+    _register(cli)
+    saved = json.loads(config_file.read_text())
+    # An access token the API rejects (as an expired one is) forces a refresh.
+    config_file.write_text(json.dumps({**saved, "access_token": "expired"}))
+    history = cli("history")
+    assert history.returncode == 0, history.stderr
+    renewed = json.loads(config_file.read_text())
+    assert renewed["refresh_token"] != saved["refresh_token"]  # rotated, and saved at once
+    assert renewed["access_token"] != "expired"
+    # The spent refresh token is refused: the session is over.
+    config_file.write_text(json.dumps({**saved, "access_token": "expired"}))
+    expired = cli("history")
+    assert expired.returncode == 2
+    assert expired.stderr == "error: Session expired: run `realtone login`\n"
+
+
+def test_cli_wrong_password_and_taken_email(cli: Run):
+    email = _register(cli)
     wrong = cli("login", "--email", email, "--password-stdin", stdin="wrong-password\n")
-    assert wrong.returncode == 2 and "invalid_credentials" in wrong.stderr
+    assert wrong.returncode == 2
+    assert wrong.stderr == "error: Wrong email or password (invalid_credentials)\n"
+    taken = cli("register", "--email", email, "--password-stdin", stdin=f"{PASSWORD}\n")
+    assert taken.returncode == 2 and "(email_taken)" in taken.stderr

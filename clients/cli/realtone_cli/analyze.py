@@ -1,127 +1,285 @@
-"""``realtone analyze``: upload each file straight to S3, then wait for its result."""
+"""``realtone analyze``: check each file, upload it straight to storage, wait for its result.
+
+All files are checked locally first, then uploaded one after the other (the service
+scores the first while the next one uploads), then their results are awaited in order.
+"""
 
 from __future__ import annotations
 
-import mimetypes
+import contextlib
+import json
+import sys
 import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, BinaryIO
-
-import httpx
+from typing import Any, TextIO
 
 from realtone_cli import render
-from realtone_cli.client import ApiError, Client
+from realtone_cli.client import ApiError, Client, NotLoggedIn
+from realtone_cli.upload import check_file, content_type, send_to_storage
 
-TERMINAL = {"completed", "failed", "expired"}
-_TYPES = {
-    ".wav": "audio/wav",
-    ".mp3": "audio/mpeg",
-    ".ogg": "audio/ogg",
-    ".opus": "audio/ogg",
-    ".flac": "audio/flac",
-    ".m4a": "audio/mp4",
-    ".aac": "audio/aac",
-    ".webm": "audio/webm",
-}
+TERMINAL = frozenset({"completed", "failed", "expired"})
+FAKE_VERDICTS = frozenset({"fake", "likely_fake"})
+EXIT_CLEAN, EXIT_FAKE, EXIT_ERROR = 0, 1, 2
 
 
-def content_type(path: Path) -> str:
-    return (
-        _TYPES.get(path.suffix.lower())
-        or mimetypes.guess_type(path.name)[0]
-        or "application/octet-stream"
+class ResultTimeout(ApiError):
+    """No terminal status before the deadline; ``analysis`` is the last state seen."""
+
+    def __init__(self, analysis: dict[str, Any]) -> None:
+        status = render.STATUS_WORDS.get(str(analysis.get("status")), analysis.get("status"))
+        super().__init__(
+            0,
+            "timeout",
+            f"no result within the time limit (last status: {status});"
+            f" see it later with `realtone show {analysis.get('id')}`",
+        )
+        self.analysis = analysis
+
+
+@dataclass
+class FileResult:
+    """What became of one file: its final analysis, an error, or both (a failed analysis)."""
+
+    file: str
+    analysis: dict[str, Any] | None = None
+    error: dict[str, str] | None = None
+    deadline: float = 0.0
+
+    def fail(self, code: str, message: str) -> None:
+        self.error = {"code": code, "message": message}
+
+    @property
+    def outcome(self) -> str:
+        """``error`` or the verdict (``fake``, ``likely_fake``, ``real``, ``inconclusive``)."""
+        if self.error is not None or self.analysis is None:
+            return "error"
+        if self.analysis.get("status") != "completed":
+            return "error"
+        return str((self.analysis.get("summary") or {}).get("verdict") or "error")
+
+    def as_json(self) -> dict[str, Any]:
+        return {"file": self.file, "analysis": self.analysis, "error": self.error}
+
+
+def exit_code(results: list[FileResult]) -> int:
+    """2 if anything failed (wins: the answer is incomplete), else 1 if any file is fake or
+    likely fake, else 0 (every file real or inconclusive)."""
+    outcomes = [r.outcome for r in results]
+    if not outcomes or "error" in outcomes:
+        return EXIT_ERROR
+    if any(o in FAKE_VERDICTS for o in outcomes):
+        return EXIT_FAKE
+    return EXIT_CLEAN
+
+
+@dataclass
+class Options:
+    timeout: float = 600.0
+    json: bool = False
+    quiet: bool = False
+    color: bool = False
+    out: TextIO = field(default_factory=lambda: sys.stdout)
+    err: TextIO = field(default_factory=lambda: sys.stderr)
+    clock: Callable[[], float] = time.monotonic
+    sleeper: Callable[[float], None] = time.sleep
+
+    @property
+    def show_progress(self) -> bool:
+        return not (self.json or self.quiet)
+
+
+def _terminal_error(analysis: dict[str, Any]) -> dict[str, str] | None:
+    status = analysis.get("status")
+    if status == "completed":
+        return None
+    error = analysis.get("error") or {}
+    code = str(error.get("code") or ("upload_missing" if status == "expired" else status))
+    message = str(
+        error.get("message") or render.ERRORS.get(code) or render.STATUS_WORDS.get(str(status))
     )
+    return {"code": code, "message": message}
 
 
-class _ProgressReader:
-    """A file object whose reads drive a progress bar (httpx streams the multipart body)."""
-
-    def __init__(self, raw: BinaryIO, progress: render.Progress) -> None:
-        self._raw = raw
-        self._progress = progress
-
-    def read(self, size: int = -1) -> bytes:
-        data = self._raw.read(size)
-        self._progress.advance(len(data))
-        return data
-
-
-def check_file(path: Path) -> str | None:
-    """A local reason the file cannot be analysed, or None."""
-    if not path.exists():
-        return "no such file"
-    if not path.is_file():
-        return "not a regular file"
-    if path.stat().st_size == 0:
-        return "the file is empty"
-    try:
-        with path.open("rb"):
-            pass
-    except OSError as exc:
-        return f"cannot read it: {exc.strerror}"
+def _retry_delay(exc: ApiError) -> float | None:
+    """Seconds to wait before creating the analysis once more; None: not worth it."""
+    if exc.status == 0:  # no answer: the Idempotency-Key makes a second try safe
+        return 1.0
+    if exc.status == 429 and exc.retry_after is not None and exc.retry_after <= 60:
+        return exc.retry_after  # the per-minute limit: wait for the next window
     return None
 
 
-def upload(client: Client, path: Path, quiet: bool) -> dict[str, Any]:
+def upload_one(client: Client, path: Path, options: Options) -> dict[str, Any]:
+    """Create the analysis and upload the file; returns the analysis as created."""
     size = path.stat().st_size
-    created = client.request(
-        "POST",
-        "/v1/analyses",
-        json={
-            "filename": path.name,
-            "content_type": content_type(path),
-            "size_bytes": size,
-        },
-    ).json()
-    upload_spec = created["upload"]
-    progress = render.Progress(f"uploading {path.name}", size)
-    with path.open("rb") as raw, httpx.Client(timeout=300) as s3:
-        body: Any = raw if quiet else _ProgressReader(raw, progress)
-        try:
-            response = s3.post(
-                upload_spec["url"],
-                data=upload_spec["fields"],
-                files={"file": (path.name, body, upload_spec["fields"]["Content-Type"])},
-            )
-        except httpx.TransportError as exc:
-            raise ApiError(0, "upload_failed", f"the upload to storage failed: {exc}") from exc
-    if not quiet:
-        progress.finish()
-    if response.status_code not in (200, 201, 204):
-        reason = (
-            response.text.split("<Message>")[1].split("</Message>")[0]
-            if "<Message>" in response.text
-            else ""
-        )
-        raise ApiError(
-            response.status_code,
-            "upload_refused",
-            f"storage refused the upload: {reason or response.status_code}",
-        )
+    declared = content_type(path)
+    key = str(uuid.uuid4())  # the same key on a retry: never two analyses for one file
+    try:
+        created = client.create_analysis(path.name, declared, size, key)
+    except ApiError as exc:
+        wait = _retry_delay(exc)
+        if wait is None:
+            raise
+        options.err.write(f"{path.name}: {exc.message}; trying again in {wait:.0f} s\n")
+        options.sleeper(wait)
+        created = client.create_analysis(path.name, declared, size, key)
     analysis: dict[str, Any] = created["analysis"]
+    progress = (
+        render.Progress(f"uploading {path.name}", size, stream=options.err)
+        if options.show_progress
+        else None
+    )
+    try:
+        send_to_storage(created["upload"], path, declared, progress, client.transport)
+    except ApiError:
+        # Nothing arrived: do not leave an analysis behind that can only expire.
+        with contextlib.suppress(ApiError, NotLoggedIn):
+            client.delete_analysis(str(analysis["id"]))
+        raise
     return analysis
 
 
-def wait(client: Client, analysis_id: str, timeout: float, quiet: bool) -> dict[str, Any]:
-    spinner = render.Spinner()
+def wait_for_result(
+    client: Client, analysis: dict[str, Any], deadline: float, options: Options
+) -> dict[str, Any]:
+    """Poll until the analysis is terminal, honouring Retry-After and using the ETag.
+
+    Transient trouble (API unreachable, 429, 5xx) is waited out until the deadline.
+    Raises ApiError ``timeout`` (with the last state seen) when the deadline passes.
+    """
+    ident = str(analysis["id"])
+    current = analysis
     etag: str | None = None
-    current: dict[str, Any] = {}
-    deadline = time.monotonic() + timeout
-    try:
-        while time.monotonic() < deadline:
-            headers = {"If-None-Match": etag} if etag else {}
-            response = client.request("GET", f"/v1/analyses/{analysis_id}", headers=headers)
-            if response.status_code == 200:
-                current = response.json()
-                etag = response.headers.get("ETag")
-            if current.get("status") in TERMINAL:
-                return current
-            if not quiet:
-                spinner.show(render.STATUS_WORDS.get(current.get("status", ""), "waiting"))
-            render.sleep(float(response.headers.get("Retry-After", "1")))
-    finally:
-        if not quiet:
-            spinner.finish()
-    raise ApiError(
-        0, "timeout", f"no result after {timeout:.0f} s (status: {current.get('status')})"
+    status_line = (
+        render.StatusLine(
+            str(analysis.get("filename", ident)),
+            stream=options.err,
+            clock=options.clock,
+            sleeper=options.sleeper,
+        )
+        if options.show_progress
+        else None
     )
+    sleep = status_line.sleep if status_line else options.sleeper
+    failures = 0
+    try:
+        while True:
+            delay = 1.0
+            try:
+                poll = client.get_analysis(ident, etag)
+            except ApiError as exc:
+                if not exc.transient or options.clock() >= deadline:
+                    raise
+                failures += 1
+                delay = exc.retry_after or min(2.0**failures, 15.0)
+                if status_line:
+                    status_line.update(
+                        f"{render.STATUS_WORDS.get(current['status'], '')}"
+                        f" (API trouble: {exc.message}; retrying)"
+                    )
+            else:
+                failures = 0
+                if poll.analysis is not None:
+                    current, etag = poll.analysis, poll.etag
+                if current.get("status") in TERMINAL:
+                    return current
+                delay = poll.retry_after if poll.retry_after is not None else 1.0
+                if status_line:
+                    status_line.update(
+                        render.STATUS_WORDS.get(current["status"], current["status"])
+                    )
+            left = deadline - options.clock()
+            if left <= 0:
+                break
+            sleep(min(max(delay, 0.05), left))
+    finally:
+        if status_line:
+            status_line.finish()
+    raise ResultTimeout(current)
+
+
+def run(client: Client, files: list[str], options: Options) -> list[FileResult]:
+    results = [FileResult(name) for name in files]
+    err = options.err
+
+    def report_error(result: FileResult) -> None:
+        assert result.error is not None
+        err.write(f"error: {result.file}: {result.error['message']} ({result.error['code']})\n")
+        err.flush()
+
+    # 1. Every file is checked before anything is sent.
+    for result in results:
+        problem = check_file(Path(result.file))
+        if problem:
+            result.fail("local_file", problem)
+            report_error(result)
+
+    # 2. Uploads, one after the other.
+    session_lost: str | None = None
+    for result in results:
+        if result.error is not None:
+            continue
+        if session_lost is not None:
+            result.fail("not_logged_in", session_lost)
+            continue
+        try:
+            result.analysis = upload_one(client, Path(result.file), options)
+            result.deadline = options.clock() + options.timeout
+        except NotLoggedIn as exc:
+            session_lost = exc.message
+            result.fail("not_logged_in", exc.message)
+        except ApiError as exc:
+            result.fail(exc.code, exc.detail)
+            report_error(result)
+
+    # 3. Results, in order.
+    printed = 0
+    for result in results:
+        if result.error is not None or result.analysis is None:
+            continue
+        if session_lost is not None:
+            result.fail("not_logged_in", session_lost)
+            continue
+        try:
+            final = wait_for_result(client, result.analysis, result.deadline, options)
+        except KeyboardInterrupt:
+            waiting = [
+                r.analysis["id"]
+                for r in results
+                if r.analysis and r.error is None and r.analysis.get("status") not in TERMINAL
+            ]
+            err.write("\nstopped waiting; the analyses go on: `realtone show ID` for\n")
+            err.writelines(f"  {ident}\n" for ident in waiting)
+            raise
+        except NotLoggedIn as exc:
+            session_lost = exc.message
+            result.fail("not_logged_in", exc.message)
+            continue
+        except ApiError as exc:
+            if isinstance(exc, ResultTimeout):
+                result.analysis = exc.analysis
+            result.fail(exc.code, exc.detail)
+            report_error(result)
+            continue
+        result.analysis = final
+        result.error = _terminal_error(final)
+        if not options.json:
+            separator = "\n" if printed else ""
+            options.out.write(separator + render.analysis_report(final, options.color) + "\n")
+            options.out.flush()
+            printed += 1
+
+    if session_lost is not None:
+        err.write(f"error: {session_lost}\n")
+    if options.json:
+        json.dump([r.as_json() for r in results], options.out, indent=2)
+        options.out.write("\n")
+    elif len(results) > 1:
+        options.out.write(
+            ("\n" if printed else "") + render.tally([r.outcome for r in results]) + "\n"
+        )
+    options.out.flush()
+    return results

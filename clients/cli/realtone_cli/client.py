@@ -1,101 +1,241 @@
-"""The HTTP client: bearer auth with transparent refresh, errors in the API's shape."""
+"""The HTTP client of the RealTone API: bearer auth, one transparent refresh, typed errors."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
 
 from realtone_cli import config
 
+LOGIN_HINT = "run `realtone login` (or `realtone register` to create an account)"
+SESSION_EXPIRED = "Session expired: run `realtone login`"
+
 
 class ApiError(Exception):
-    def __init__(self, status: int, code: str, message: str) -> None:
+    """An error answer of the API (``{"error": {"code", "message"}}``) or no answer at all.
+
+    ``status`` is the HTTP status, 0 when the API could not be reached.
+    """
+
+    def __init__(
+        self, status: int, code: str, message: str, retry_after: float | None = None
+    ) -> None:
         super().__init__(f"{message} ({code})")
         self.status = status
         self.code = code
         self.message = message
+        self.retry_after = retry_after
+
+    @property
+    def transient(self) -> bool:
+        """Worth trying again later: unreachable, rate limited or a server-side failure."""
+        return self.status == 0 or self.status == 429 or self.status >= 500
+
+    @property
+    def detail(self) -> str:
+        """The message, with when to try again if the API said so."""
+        if self.retry_after is not None and self.status in (429, 503):
+            return f"{self.message}; try again in {self.retry_after:.0f} s"
+        return self.message
+
+    def describe(self) -> str:
+        """``message (code)``, as printed after ``error:``."""
+        return f"{self.detail} ({self.code})"
 
 
 class NotLoggedIn(Exception):
-    pass
+    """No usable session: never logged in, logged in elsewhere, or the session expired."""
+
+    def __init__(self, message: str = f"not logged in: {LOGIN_HINT}") -> None:
+        super().__init__(message)
+        self.message = message
 
 
-def _error(response: httpx.Response) -> ApiError:
+def retry_after(response: httpx.Response) -> float | None:
+    """``Retry-After`` in seconds (HTTP dates are not used by the API: treated as absent)."""
+    value = response.headers.get("Retry-After")
+    try:
+        return max(0.0, float(value)) if value is not None else None
+    except ValueError:
+        return None
+
+
+def error_from(response: httpx.Response) -> ApiError:
+    """The API's error document as an ApiError; something sensible for anything else."""
     try:
         error = response.json()["error"]
-        return ApiError(response.status_code, error["code"], error["message"])
+        code, message = str(error["code"]), str(error["message"])
     except (ValueError, KeyError, TypeError):
-        return ApiError(response.status_code, "http_error", f"HTTP {response.status_code}")
+        reason = response.reason_phrase or "error"
+        code, message = "http_error", f"HTTP {response.status_code} {reason} from the API"
+    return ApiError(response.status_code, code, message, retry_after(response))
+
+
+@dataclass
+class Poll:
+    """One ``GET /v1/analyses/{id}``: the document (None on 304), its ETag and Retry-After."""
+
+    analysis: dict[str, Any] | None
+    etag: str | None
+    retry_after: float | None
 
 
 class Client:
     def __init__(
-        self, api: str, credentials: config.Credentials | None, timeout: float = 30
+        self,
+        api: str,
+        credentials: config.Credentials | None,
+        *,
+        timeout: float = 30,
+        transport: httpx.BaseTransport | None = None,
+        not_logged_in: str | None = None,
     ) -> None:
         self.api = api.rstrip("/")
         self.credentials = credentials
-        self.http = httpx.Client(base_url=self.api, timeout=timeout)
+        # Why there is no session, when there is none (said instead of the generic hint).
+        self.not_logged_in = not_logged_in or f"not logged in: {LOGIN_HINT}"
+        # Also used for the uploads to storage (tests route both through one fake).
+        self.transport = transport
+        self.http = httpx.Client(base_url=self.api, timeout=timeout, transport=transport)
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
 
     def close(self) -> None:
         self.http.close()
 
-    def _send(self, method: str, path: str, auth: bool, **kwargs: Any) -> httpx.Response:
-        headers = dict(kwargs.pop("headers", {}) or {})
-        if auth:
-            if self.credentials is None:
-                raise NotLoggedIn
-            headers["Authorization"] = f"Bearer {self.credentials.access_token}"
+    # -- transport -------------------------------------------------------------------------
+
+    def _send(self, method: str, path: str, token: str | None, **kwargs: Any) -> httpx.Response:
+        headers = dict(kwargs.pop("headers", None) or {})
+        if token is not None:
+            headers["Authorization"] = f"Bearer {token}"
         try:
             return self.http.request(method, path, headers=headers, **kwargs)
         except httpx.TransportError as exc:
+            reason = str(exc) or type(exc).__name__
             raise ApiError(
-                0, "unreachable", f"cannot reach the RealTone API at {self.api}: {exc}"
+                0, "unreachable", f"cannot reach the RealTone API at {self.api}: {reason}"
             ) from exc
 
     def request(
         self, method: str, path: str, *, auth: bool = True, **kwargs: Any
     ) -> httpx.Response:
-        """Send; on a 401 refresh the session once and retry. Raises ApiError for errors."""
-        response = self._send(method, path, auth, **kwargs)
-        if response.status_code == 401 and auth and self._refresh():
-            response = self._send(method, path, auth, **kwargs)
+        """Send a request; on a 401 refresh the session once and retry.
+
+        Raises ApiError for any status >= 400 and NotLoggedIn when there is no session or
+        it cannot be refreshed.
+        """
+        token: str | None = None
+        if auth:
+            if self.credentials is None:
+                raise NotLoggedIn(self.not_logged_in)
+            token = self.credentials.access_token
+        response = self._send(method, path, token, **kwargs)
+        if response.status_code == 401 and token is not None:
+            if not self._refresh(token):
+                raise NotLoggedIn(SESSION_EXPIRED)
+            assert self.credentials is not None
+            response = self._send(method, path, self.credentials.access_token, **kwargs)
+            if response.status_code == 401:
+                raise NotLoggedIn(SESSION_EXPIRED)
         if response.status_code >= 400:
-            if response.status_code == 401 and auth:
-                raise NotLoggedIn
-            raise _error(response)
+            raise error_from(response)
         return response
 
-    def _refresh(self) -> bool:
+    def _refresh(self, used_access_token: str) -> bool:
+        """Trade the refresh token for a new pair and save it; False when it is refused.
+
+        Refresh tokens rotate (the old one is spent, and reusing it revokes the session),
+        so the new pair is saved at once, under a lock shared with other ``realtone``
+        processes; one that finds a pair newer than the one it used simply adopts it.
+        """
         if self.credentials is None:
             return False
-        response = self._send(
-            "POST",
-            "/v1/auth/refresh",
-            False,
-            json={"refresh_token": self.credentials.refresh_token},
-        )
-        if response.status_code != 200:
-            return False
-        tokens = response.json()
-        # Refresh tokens rotate: the old one is spent, so the new pair is saved at once.
-        self.credentials.access_token = tokens["access_token"]
-        self.credentials.refresh_token = tokens["refresh_token"]
-        config.save(self.credentials)
+        with config.locked():
+            saved = config.load()
+            if (
+                saved is not None
+                and saved.belongs_to(self.api)
+                and saved.email == self.credentials.email
+                and saved.access_token != used_access_token
+            ):
+                self.credentials = saved
+                return True
+            response = self._send(
+                "POST",
+                "/v1/auth/refresh",
+                None,
+                json={"refresh_token": self.credentials.refresh_token},
+            )
+            if response.status_code in (400, 401, 403, 422):
+                return False
+            if response.status_code != 200:
+                raise error_from(response)
+            tokens = response.json()
+            self.credentials = config.Credentials(
+                api=self.credentials.api,
+                email=self.credentials.email,
+                access_token=tokens["access_token"],
+                refresh_token=tokens["refresh_token"],
+            )
+            config.save(self.credentials)
         return True
 
+    # -- the API ---------------------------------------------------------------------------
+
+    def register(self, email: str, password: str) -> dict[str, Any]:
+        body = {"email": email, "password": password}
+        data: dict[str, Any] = self.request(
+            "POST", "/v1/auth/register", auth=False, json=body
+        ).json()
+        return data
+
     def login(self, email: str, password: str) -> config.Credentials:
-        response = self.request(
-            "POST", "/v1/auth/login", auth=False, json={"email": email, "password": password}
-        )
-        tokens = response.json()
+        body = {"email": email, "password": password}
+        tokens = self.request("POST", "/v1/auth/login", auth=False, json=body).json()
         self.credentials = config.Credentials(
-            self.api, email, tokens["access_token"], tokens["refresh_token"]
+            api=self.api,
+            email=email,
+            access_token=tokens["access_token"],
+            refresh_token=tokens["refresh_token"],
         )
         return self.credentials
 
-    def register(self, email: str, password: str) -> dict[str, Any]:
+    def me(self) -> dict[str, Any]:
+        data: dict[str, Any] = self.request("GET", "/v1/auth/me").json()
+        return data
+
+    def create_analysis(
+        self, filename: str, content_type: str, size_bytes: int, idempotency_key: str
+    ) -> dict[str, Any]:
+        """``POST /v1/analyses`` → ``{analysis, upload: {url, fields, expires_at, max_bytes}}``."""
         data: dict[str, Any] = self.request(
-            "POST", "/v1/auth/register", auth=False, json={"email": email, "password": password}
+            "POST",
+            "/v1/analyses",
+            json={"filename": filename, "content_type": content_type, "size_bytes": size_bytes},
+            headers={"Idempotency-Key": idempotency_key},
         ).json()
         return data
+
+    def get_analysis(self, analysis_id: str, etag: str | None = None) -> Poll:
+        headers = {"If-None-Match": etag} if etag else {}
+        response = self.request("GET", f"/v1/analyses/{analysis_id}", headers=headers)
+        if response.status_code == 304:
+            return Poll(None, etag, retry_after(response))
+        return Poll(response.json(), response.headers.get("ETag"), retry_after(response))
+
+    def list_analyses(self, limit: int, cursor: str | None = None) -> dict[str, Any]:
+        params: dict[str, Any] = {"limit": limit}
+        if cursor:
+            params["cursor"] = cursor
+        data: dict[str, Any] = self.request("GET", "/v1/analyses", params=params).json()
+        return data
+
+    def delete_analysis(self, analysis_id: str) -> None:
+        self.request("DELETE", f"/v1/analyses/{analysis_id}")

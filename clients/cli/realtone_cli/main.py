@@ -1,4 +1,4 @@
-"""``realtone``: the command-line client of a RealTone deployment."""
+"""``realtone``: the command-line client of a RealTone deployment (argparse + dispatch)."""
 
 from __future__ import annotations
 
@@ -7,31 +7,102 @@ import getpass
 import json
 import os
 import sys
+from collections.abc import Callable
 from importlib.metadata import PackageNotFoundError, version
-from pathlib import Path
 from typing import Any
 
-from realtone_cli import config, render
-from realtone_cli.analyze import check_file, upload, wait
+from realtone_cli import analyze, config, render
 from realtone_cli.client import ApiError, Client, NotLoggedIn
 
-EXIT_REAL, EXIT_FAKE, EXIT_ERROR = 0, 1, 2
+EXIT_OK, EXIT_FAKE, EXIT_ERROR, EXIT_INTERRUPTED = 0, 1, 2, 130
 
-DESCRIPTION = """Find out whether a recorded voice is real or synthetic.
+DESCRIPTION = """\
+Find out whether a recorded voice is real or synthetic ("deepfake").
 
-Files are uploaded straight to the deployment's storage, cut into 4-second windows and
-scored; you get a score per window and a verdict: real, likely fake, fake or inconclusive.
+Files go straight to the deployment's storage, are cut into 4-second windows and scored;
+you get a score per window and a verdict: fake, likely_fake, real or inconclusive.
 """
-EPILOG = """examples:
+EPILOG = """\
+examples:
   realtone register --email me@example.com
   realtone analyze voicemail.m4a call.wav
-  realtone analyze --json clip.wav | jq .
-  realtone history
-  realtone --api https://api.example.com login
+  realtone analyze --json clip.wav | jq '.[0].analysis.summary'
+  realtone history --all
+  realtone --api https://realtone.example.com login
 
-The API is --api, else $REALTONE_API, else the one you logged in to, else
-http://127.0.0.1:8000 (make run). Credentials live in $XDG_CONFIG_HOME/realtone (mode 600).
+which API: --api URL, else $REALTONE_API, else the API you logged in to, else
+http://127.0.0.1:8000 (what `make run` serves). The session is kept in
+$XDG_CONFIG_HOME/realtone/credentials.json (default ~/.config/realtone/, mode 600).
+
+exit codes: 0 success (for analyze: nothing fake), 1 analyze found a fake or likely fake
+file, 2 error (not logged in, API unreachable or refusing, bad file, failed analysis),
+130 interrupted. `realtone COMMAND --help` explains each command.
 """
+ACCOUNT_EPILOG = """\
+examples:
+  realtone {name} --email me@example.com          # asks for the password
+  realtone {name} --email me@example.com --password-stdin < password.txt
+  realtone --api https://realtone.example.com {name}
+
+The session ({{api, access_token, refresh_token, email}}) is saved in
+$XDG_CONFIG_HOME/realtone/credentials.json (default ~/.config/realtone/), mode 600 in a
+mode 700 directory. Access tokens are refreshed automatically; when that is no longer
+possible, commands say "Session expired: run `realtone login`".
+
+exit codes: 0 {done}, 2 error (wrong password, {extra}API unreachable)
+"""
+ANALYZE_EPILOG = """\
+examples:
+  realtone analyze voicemail.m4a
+  realtone analyze *.wav --timeout 120
+  realtone analyze --json call.wav > result.json
+  realtone analyze --quiet clip.ogg && echo "nothing fake"
+
+Each file is checked locally first (exists, readable, not empty), then uploaded straight
+to storage (progress bar on a terminal), then its result is awaited (spinner with the
+status) and printed: one line per 4-second window (score 0..1, higher = more likely
+synthetic, or "no speech"), the verdict with the overall score, and the model that scored
+it. A warning is printed when that model is untrained (the development model).
+
+--json prints one JSON list on stdout, one entry per file in the order given:
+  {"file": NAME, "analysis": Analysis or null, "error": {"code", "message"} or null}
+"error" is set when the file could not be checked, uploaded or analysed (a failed
+analysis keeps its "analysis" too). Progress and messages go to stderr only.
+
+exit codes:
+  0  every file is real or inconclusive (no speech / too close to call)
+  1  at least one file is fake or likely_fake, and nothing failed
+  2  something failed: a file is missing, unreadable or empty, the upload was refused,
+     an analysis failed (corrupt_audio, too_short, ...) or timed out, the API could not
+     be reached, or you are not logged in. This wins over 1: the answer is incomplete.
+"""
+HISTORY_EPILOG = """\
+examples:
+  realtone history                 # the 20 newest
+  realtone history --limit 5
+  realtone history --all --json | jq '.items[] | select(.summary.verdict == "fake") | .id'
+
+--json prints {"items": [...], "next_cursor": str or null} (analyses without windows).
+
+exit codes: 0 listed, 2 error (not logged in, API unreachable)
+"""
+SHOW_EPILOG = """\
+examples:
+  realtone show 0b0f5f0e-5c2a-4f7e-9d3e-2a6d1f0c9b11
+  realtone show 0b0f5f0e-5c2a-4f7e-9d3e-2a6d1f0c9b11 --json | jq .summary
+
+exit codes: 0 shown (whatever the verdict), 2 error ("no such analysis", not logged in)
+"""
+DELETE_EPILOG = """\
+example:
+  realtone delete 0b0f5f0e-5c2a-4f7e-9d3e-2a6d1f0c9b11
+
+exit codes: 0 deleted, 2 error ("no such analysis", not logged in, API unreachable)
+"""
+
+
+class UsageProblem(Exception):
+    """A problem with what the user gave us (printed as ``error: ...``, exit 2)."""
 
 
 def _version() -> str:
@@ -41,225 +112,389 @@ def _version() -> str:
         return "unknown"
 
 
-def _api(args: argparse.Namespace, creds: config.Credentials | None) -> str:
+def resolve_api(flag: str | None, saved: config.Credentials | None) -> str:
+    """--api, else $REALTONE_API, else the API of the saved session, else the local one."""
     return (
-        args.api or os.environ.get("REALTONE_API") or (creds.api if creds else config.DEFAULT_API)
-    )
+        flag
+        or os.environ.get("REALTONE_API")
+        or (saved.api if saved else None)
+        or config.DEFAULT_API
+    ).rstrip("/")
 
 
-def _client(args: argparse.Namespace) -> Client:
-    creds = config.load()
-    api = _api(args, creds)
-    # A session belongs to the API it was opened on.
-    return Client(api, creds if creds and creds.api.rstrip("/") == api.rstrip("/") else None)
+def make_client(args: argparse.Namespace) -> Client:
+    saved = config.load()
+    api = resolve_api(args.api, saved)
+    reason = None
+    if saved is not None and not saved.belongs_to(api):
+        # A session belongs to the API it was opened on; never send its token elsewhere.
+        reason = (
+            f"not logged in to {api} (your saved session is for {saved.api}):"
+            f" run `realtone --api {api} login`"
+        )
+        saved = None
+    return Client(api, saved, not_logged_in=reason)
 
 
-def _password(args: argparse.Namespace) -> str:
+# -- account commands ------------------------------------------------------------------------
+
+
+def _ask(prompt: str) -> str:
+    sys.stderr.write(prompt)
+    sys.stderr.flush()
+    line = sys.stdin.readline()
+    if not line:
+        raise UsageProblem("no answer on standard input (pass --email)")
+    return line.strip()
+
+
+def _email(args: argparse.Namespace) -> str:
+    if args.email:
+        return str(args.email).strip()
     if args.password_stdin:
-        return sys.stdin.readline().rstrip("\n")
-    return getpass.getpass("Password: ")
+        raise UsageProblem("--password-stdin needs --email (standard input holds the password)")
+    email = _ask("Email: ")
+    if not email:
+        raise UsageProblem("an email address is needed")
+    return email
+
+
+def _password(args: argparse.Namespace, confirm: bool = False) -> str:
+    if args.password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        try:
+            password = getpass.getpass("Password: ")
+            if confirm and getpass.getpass("Repeat the password: ") != password:
+                raise UsageProblem("the passwords do not match")
+        except EOFError as exc:
+            raise UsageProblem("no password given (use --password-stdin in scripts)") from exc
+    if not password:
+        raise UsageProblem("an empty password")
+    return password
 
 
 def cmd_login(args: argparse.Namespace) -> int:
-    client = _client(args)
-    email = args.email or input("Email: ").strip()
-    creds = client.login(email, _password(args))
-    path = config.save(creds)
-    print(f"logged in to {client.api} as {email} (credentials in {path})")
-    return 0
+    with make_client(args) as client:
+        email = _email(args)
+        credentials = client.login(email, _password(args))
+        path = config.save(credentials)
+    print(f"logged in to {client.api} as {email} (session saved in {path})")
+    return EXIT_OK
 
 
 def cmd_register(args: argparse.Namespace) -> int:
-    client = _client(args)
-    email = args.email or input("Email: ").strip()
-    password = _password(args)
-    client.register(email, password)
-    config.save(client.login(email, password))
-    print(f"account created and logged in to {client.api} as {email}")
-    return 0
+    with make_client(args) as client:
+        email = _email(args)
+        password = _password(args, confirm=True)
+        try:
+            client.register(email, password)
+        except ApiError as exc:
+            if exc.code == "email_taken":
+                raise ApiError(
+                    exc.status, exc.code, f"{exc.message}; to use it: `realtone login`"
+                ) from exc
+            raise
+        path = config.save(client.login(email, password))
+    print(f"account {email} created on {client.api}; logged in (session saved in {path})")
+    return EXIT_OK
 
 
 def cmd_logout(args: argparse.Namespace) -> int:
-    print("logged out" if config.forget() else "not logged in")
-    return 0
+    path = config.credentials_path()
+    if config.forget():
+        print(f"logged out (removed {path})")
+    else:
+        print("not logged in; nothing to do")
+    return EXIT_OK
+
+
+def cmd_whoami(args: argparse.Namespace) -> int:
+    with make_client(args) as client:
+        me = client.me()
+    print(f"{me['email']} on {client.api}")
+    return EXIT_OK
+
+
+# -- analyses ----------------------------------------------------------------------------------
 
 
 def cmd_analyze(args: argparse.Namespace) -> int:
-    client = _client(args)
-    quiet = args.json or args.quiet
-    results: list[dict[str, Any]] = []
-    code = EXIT_REAL
-    for name in args.files:
-        path = Path(name)
-        problem = check_file(path)
-        if problem:
-            results.append({"file": name, "error": {"code": "local_file", "message": problem}})
-            print(f"error: {name}: {problem}", file=sys.stderr)
-            code = EXIT_ERROR
-            continue
-        try:
-            created = upload(client, path, quiet)
-            final = wait(client, created["id"], args.timeout, quiet)
-        except ApiError as exc:
-            results.append({"file": name, "error": {"code": exc.code, "message": exc.message}})
-            print(f"error: {name}: {exc.message} ({exc.code})", file=sys.stderr)
-            code = EXIT_ERROR
-            continue
-        results.append({"file": name, "analysis": final})
-        if not args.json:
-            print(render.analysis_report(final))
-        if final["status"] != "completed":
-            code = EXIT_ERROR
-        elif final["summary"]["verdict"] in ("fake", "likely_fake") and code != EXIT_ERROR:
-            code = EXIT_FAKE
-    if args.json:
-        print(json.dumps(results, indent=2))
-    return code
+    options = analyze.Options(
+        timeout=args.timeout,
+        json=args.json,
+        quiet=args.quiet,
+        color=not args.json and render.use_color(sys.stdout),
+    )
+    with make_client(args) as client:
+        results = analyze.run(client, args.files, options)
+    return analyze.exit_code(results)
 
 
 def cmd_history(args: argparse.Namespace) -> int:
-    client = _client(args)
     items: list[dict[str, Any]] = []
-    cursor = None
-    while True:
-        params: dict[str, Any] = {"limit": args.limit}
-        if cursor:
-            params["cursor"] = cursor
-        page = client.request("GET", "/v1/analyses", params=params).json()
-        items.extend(page["items"])
-        cursor = page["next_cursor"]
-        if not args.all or not cursor:
-            break
-    print(json.dumps(items, indent=2) if args.json else render.history_table(items))
-    if cursor and not args.json:
-        print("(more: --all)")
-    return 0
+    cursor: str | None = None
+    with make_client(args) as client:
+        while True:
+            page = client.list_analyses(args.limit, cursor)
+            items.extend(page.get("items") or [])
+            cursor = page.get("next_cursor")
+            if not args.all or not cursor:
+                break
+    if args.json:
+        print(json.dumps({"items": items, "next_cursor": cursor}, indent=2))
+        return EXIT_OK
+    print(render.history_table(items, render.use_color(sys.stdout)))
+    if cursor:
+        print(
+            f"(showing the {len(items)} newest; more with --all or a larger --limit)",
+            file=sys.stderr,
+        )
+    return EXIT_OK
+
+
+def _no_such_analysis(exc: ApiError, ident: str) -> ApiError:
+    if exc.status == 404:
+        return ApiError(404, exc.code, f"no such analysis: {ident}")
+    return exc
 
 
 def cmd_show(args: argparse.Namespace) -> int:
-    analysis = _client(args).request("GET", f"/v1/analyses/{args.id}").json()
-    print(json.dumps(analysis, indent=2) if args.json else render.analysis_report(analysis))
-    return 0
+    with make_client(args) as client:
+        try:
+            analysis = client.get_analysis(args.id).analysis
+        except ApiError as exc:
+            raise _no_such_analysis(exc, args.id) from exc
+    assert analysis is not None
+    if args.json:
+        print(json.dumps(analysis, indent=2))
+    else:
+        print(render.analysis_report(analysis, render.use_color(sys.stdout)))
+    return EXIT_OK
 
 
 def cmd_delete(args: argparse.Namespace) -> int:
-    _client(args).request("DELETE", f"/v1/analyses/{args.id}")
+    with make_client(args) as client:
+        try:
+            client.delete_analysis(args.id)
+        except ApiError as exc:
+            raise _no_such_analysis(exc, args.id) from exc
     print(f"deleted {args.id}")
-    return 0
+    return EXIT_OK
 
 
-def cmd_tool(args: argparse.Namespace) -> int:
-    """`eval` and `train` run the scorer's own code locally (they need the full install)."""
+TOOLS = ("eval", "train")
+
+
+def run_tool(command: str, argv: list[str]) -> int:
+    """`eval` and `train` run the scorer's own code locally (they need the full install).
+
+    Their arguments, --help and options included, are handed over untouched: argparse's
+    REMAINDER would swallow nothing that starts with a dash."""
     try:
-        if args.command == "eval":
+        if command == "eval":
             from realtone_scorer.evaluate import main as tool
         else:
             from realtone_scorer.train import main as tool
     except ImportError as exc:
         print(
-            f"error: `realtone {args.command}` needs the scorer installed (make install): {exc}",
+            f"error: `realtone {command}` needs the scorer installed (make install): {exc}",
             file=sys.stderr,
         )
         return EXIT_ERROR
-    return int(tool(args.rest))
+    return int(tool(argv))
+
+
+# -- parser ------------------------------------------------------------------------------------
+
+
+def _limit(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if not 1 <= value <= 100:
+        raise argparse.ArgumentTypeError("must be from 1 to 100")
+    return value
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError("must be more than 0")
+    return value
 
 
 def build_parser() -> argparse.ArgumentParser:
+    raw = argparse.RawDescriptionHelpFormatter
     parser = argparse.ArgumentParser(
-        prog="realtone",
-        description=DESCRIPTION,
-        epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        prog="realtone", description=DESCRIPTION, epilog=EPILOG, formatter_class=raw
     )
-    parser.add_argument("--api", help="base URL of the RealTone API (or set REALTONE_API)")
+    api_help = "base URL of the RealTone API (default: $REALTONE_API, else the one logged in to)"
+    parser.add_argument("--api", metavar="URL", help=api_help)
     parser.add_argument("--version", action="version", version=f"realtone {_version()}")
+    # --api is also accepted after the command (`realtone analyze --api URL f.wav`).
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--api", metavar="URL", default=argparse.SUPPRESS, help=api_help)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    def account(name: str, help_text: str, func: Any) -> None:
-        p = sub.add_parser(name, help=help_text, description=help_text)
-        p.add_argument("--email", help="asked for when missing")
-        p.add_argument(
-            "--password-stdin", action="store_true", help="read the password from standard input"
+    def command(
+        name: str, summary: str, description: str, epilog: str, func: Callable[..., int]
+    ) -> argparse.ArgumentParser:
+        p = sub.add_parser(
+            name,
+            help=summary,
+            description=description,
+            epilog=epilog,
+            formatter_class=raw,
+            parents=[common],
         )
         p.set_defaults(func=func)
+        return p
 
-    account("register", "create an account and log in", cmd_register)
-    account(
-        "login", "log in; the session is saved (mode 600) and refreshed automatically", cmd_login
-    )
-    p = sub.add_parser(
+    for name, summary, description, done, extra, func in (
+        (
+            "register",
+            "create an account and log in",
+            "Create an account on the API (POST /v1/auth/register), then log in and save the"
+            "\nsession. Asks for the email and, twice, the password when they are not given."
+            "\nPasswords need at least 8 characters.",
+            "registered and logged in",
+            "email taken, password too short, ",
+            cmd_register,
+        ),
+        (
+            "login",
+            "log in and save the session",
+            "Log in (POST /v1/auth/login) and save the session for the other commands."
+            "\nAsks for the email and the password when they are not given.",
+            "logged in",
+            "",
+            cmd_login,
+        ),
+    ):
+        p = command(
+            name,
+            summary,
+            description,
+            ACCOUNT_EPILOG.format(name=name, done=done, extra=extra),
+            func,
+        )
+        p.add_argument("--email", help="the account's email (asked for when missing)")
+        p.add_argument(
+            "--password-stdin",
+            action="store_true",
+            help="read the password from the first line of standard input (for scripts)",
+        )
+
+    command(
         "logout",
-        help="forget the saved session",
-        description="Delete the saved credentials ($XDG_CONFIG_HOME/realtone/credentials.json)."
-        " Analyses stay on the server; log in again to see them.",
+        "forget the saved session",
+        "Delete the saved session ($XDG_CONFIG_HOME/realtone/credentials.json). Your"
+        "\nanalyses stay on the server; log in again to see them.",
+        "exit codes: 0 (also when there was no session)",
+        cmd_logout,
     )
-    p.set_defaults(func=cmd_logout)
+    command(
+        "whoami",
+        "show who you are logged in as, and where",
+        "Check the saved session against the API (GET /v1/auth/me) and print its email.",
+        "exit codes: 0 logged in, 2 not logged in / session expired / API unreachable",
+        cmd_whoami,
+    )
 
-    p = sub.add_parser(
+    p = command(
         "analyze",
-        help="analyse audio files and print their verdicts",
-        description="Upload each file straight to storage (with a progress bar), wait for the"
-        " result (with a spinner) and print a table of windows and the verdict.",
-        epilog="exit codes: 0 nothing was found fake (every file real or inconclusive),"
-        " 1 a file is fake or likely fake, 2 something failed (a file could not be read,"
-        " uploaded or analysed; this wins over 1)",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        "analyse audio files and print their verdicts",
+        "Analyse audio files: upload each one straight to storage, wait for its result and"
+        "\nprint a table of its 4-second windows and the verdict (fake, likely_fake, real or"
+        "\ninconclusive). Accepted: WAV, MP3, OGG (Vorbis/Opus), FLAC, M4A/AAC, WebM/Opus.",
+        ANALYZE_EPILOG,
+        cmd_analyze,
+    )
+    p.add_argument("files", nargs="+", metavar="FILE", help="audio files to analyse")
+    p.add_argument(
+        "--json",
+        action="store_true",
+        help="print one JSON document on stdout (for scripts) and nothing else",
     )
     p.add_argument(
-        "files", nargs="+", metavar="FILE", help="WAV, MP3, OGG, FLAC, M4A/AAC or WebM audio"
+        "-q", "--quiet", action="store_true", help="no progress bar, spinner or status lines"
     )
     p.add_argument(
-        "--json", action="store_true", help="print one JSON document (for scripts), nothing else"
+        "--timeout",
+        type=_seconds,
+        default=600.0,
+        metavar="SECONDS",
+        help="how long to wait for each result after its upload (default: 600)",
     )
-    p.add_argument("--quiet", action="store_true", help="no progress bar or spinner")
-    p.add_argument(
-        "--timeout", type=float, default=600, help="seconds to wait for each result (default 600)"
-    )
-    p.set_defaults(func=cmd_analyze)
 
-    p = sub.add_parser(
+    p = command(
         "history",
-        help="list your analyses, newest first",
-        description="List your analyses, newest first.",
+        "list your analyses, newest first",
+        "List your analyses, newest first (GET /v1/analyses).",
+        HISTORY_EPILOG,
+        cmd_history,
     )
-    p.add_argument("--limit", type=int, default=20, help="per page (1-100, default 20)")
-    p.add_argument("--all", action="store_true", help="follow every page")
-    p.add_argument("--json", action="store_true")
-    p.set_defaults(func=cmd_history)
+    p.add_argument(
+        "--limit", type=_limit, default=20, metavar="N", help="how many (1-100, default 20)"
+    )
+    p.add_argument(
+        "--all", action="store_true", help="all of them (follows every page, N at a time)"
+    )
+    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
 
-    p = sub.add_parser("show", help="show one analysis", description="Show one analysis.")
-    p.add_argument("id")
-    p.add_argument("--json", action="store_true")
-    p.set_defaults(func=cmd_show)
+    p = command(
+        "show",
+        "show one analysis",
+        "Show one analysis: its windows, verdict and model, or its status while it runs.",
+        SHOW_EPILOG,
+        cmd_show,
+    )
+    p.add_argument("id", metavar="ID", help="the analysis id (see `realtone history`)")
+    p.add_argument("--json", action="store_true", help="print the analysis as JSON")
 
-    p = sub.add_parser(
+    p = command(
         "delete",
-        help="delete an analysis and its audio",
-        description="Delete an analysis: its audio, results and cached status.",
+        "delete an analysis and its audio",
+        "Delete an analysis for good: its audio, its results and its cached status.",
+        DELETE_EPILOG,
+        cmd_delete,
     )
-    p.add_argument("id")
-    p.set_defaults(func=cmd_delete)
+    p.add_argument("id", metavar="ID", help="the analysis id (see `realtone history`)")
 
     for name, text in (
         ("eval", "measure a detector on a labelled set (EER, AUC, DET curve)"),
         ("train", "fine-tune a detector on labelled audio"),
     ):
-        p = sub.add_parser(name, help=text, add_help=False, description=text)
-        p.add_argument("rest", nargs=argparse.REMAINDER)
-        p.set_defaults(func=cmd_tool)
+        # Listed for --help; main() hands everything after the command to the tool.
+        sub.add_parser(name, help=text, add_help=False, description=text)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv and argv[0] in TOOLS:
+        return run_tool(argv[0], argv[1:])
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args))
-    except NotLoggedIn:
-        print("error: not logged in, or the session expired: run `realtone login`", file=sys.stderr)
+    except NotLoggedIn as exc:
+        print(f"error: {exc.message}", file=sys.stderr)
     except ApiError as exc:
-        print(f"error: {exc.message} ({exc.code})", file=sys.stderr)
+        print(f"error: {exc.describe()}", file=sys.stderr)
+    except UsageProblem as exc:
+        print(f"error: {exc}", file=sys.stderr)
     except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
+        print("\ninterrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        # `realtone history | head`: the reader left; say nothing more.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
     return EXIT_ERROR
 
 

@@ -1,25 +1,32 @@
-"""Terminal output: progress bars, spinners, window tables and verdicts."""
+"""Terminal output: progress bars and status lines on stderr, reports and tables on stdout.
+
+Bars and spinners are drawn only when stderr is a terminal; otherwise a few plain lines
+say how far things are, so logs of scripted runs stay readable.
+"""
 
 from __future__ import annotations
 
 import itertools
+import os
+import shutil
 import sys
 import time
+from collections.abc import Callable
 from typing import Any, TextIO
 
 VERDICTS = {
-    "fake": "FAKE - most of the speech looks synthetic",
-    "likely_fake": "LIKELY FAKE - some windows look synthetic",
-    "real": "REAL - no window looks synthetic",
-    "inconclusive": "INCONCLUSIVE - no speech to judge (or too close to call)",
+    "fake": "most of the speech looks synthetic",
+    "likely_fake": "some of the speech looks synthetic",
+    "real": "no window looks synthetic",
+    "inconclusive": "no speech to judge, or too close to call",
 }
 STATUS_WORDS = {
-    "awaiting_upload": "waiting for the upload",
+    "awaiting_upload": "waiting for the upload to arrive",
     "queued": "queued for analysis",
     "processing": "analysing",
     "completed": "done",
     "failed": "failed",
-    "expired": "upload window expired",
+    "expired": "the upload never arrived",
 }
 ERRORS = {
     "unsupported_format": "this is not an audio format RealTone accepts",
@@ -31,116 +38,277 @@ ERRORS = {
     "upload_missing": "the upload never arrived",
     "internal_error": "RealTone could not finish the analysis; try again later",
 }
+BAR_WIDTH = 20
+
+
+def _stderr() -> TextIO:
+    return sys.stderr
+
+
+def use_color(stream: TextIO) -> bool:
+    """ANSI colours only on a terminal, and never with NO_COLOR set or TERM=dumb."""
+    return stream.isatty() and "NO_COLOR" not in os.environ and os.environ.get("TERM") != "dumb"
+
+
+def _paint(text: str, code: str, color: bool) -> str:
+    return f"\033[{code}m{text}\033[0m" if color else text
+
+
+def human_bytes(n: float) -> str:
+    for unit in ("B", "kB", "MB", "GB"):
+        if abs(n) < 1000 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1000
+    raise AssertionError("unreachable")
 
 
 class Progress:
-    """A progress bar on stderr when it is a terminal; a few plain lines otherwise."""
+    """An upload progress bar on stderr when it is a terminal; lines at 25 % steps otherwise."""
 
-    def __init__(self, label: str, total: int, stream: TextIO = sys.stderr) -> None:
+    REDRAW_SECONDS = 0.1
+
+    def __init__(
+        self,
+        label: str,
+        total: int,
+        stream: TextIO | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.label = label
         self.total = max(total, 1)
         self.done = 0
-        self.stream = stream
-        self.tty = stream.isatty()
-        self._last_pct = -25
+        self.stream = stream or _stderr()
+        self.tty = self.stream.isatty()
+        self.clock = clock
+        self.started = clock()
+        self._drawn_at = -1.0
+        self._next_step = 25
+        self._finished = False
+
+    def reset(self) -> None:
+        """The body is being sent again from its start (httpx rewinds the file)."""
+        self.done = 0
 
     def advance(self, amount: int) -> None:
-        self.done += amount
-        pct = min(100, int(self.done * 100 / self.total))
+        self.done = min(self.total, self.done + amount)
+        pct = self.done * 100 // self.total
         if self.tty:
-            filled = pct * 30 // 100
-            self.stream.write(f"\r{self.label} [{'#' * filled}{'.' * (30 - filled)}] {pct:3d}%")
+            now = self.clock()
+            complete = self.done == self.total and amount > 0
+            if complete or now - self._drawn_at >= self.REDRAW_SECONDS:
+                self._drawn_at = now
+                self._draw(pct, now)
+        elif pct >= self._next_step:
+            self.stream.write(f"{self.label}: {pct}% of {human_bytes(self.total)}\n")
             self.stream.flush()
-        elif pct >= self._last_pct + 25:
-            self._last_pct = pct - pct % 25
-            self.stream.write(f"{self.label}: {pct}%\n")
+            self._next_step = (pct // 25 + 1) * 25
+
+    def _draw(self, pct: int, now: float) -> None:
+        elapsed = max(now - self.started, 1e-6)
+        rate = f"{human_bytes(self.done / elapsed)}/s"
+        filled = pct * BAR_WIDTH // 100
+        bar = "#" * filled + "." * (BAR_WIDTH - filled)
+        tail = f" [{bar}] {pct:3d}%  {human_bytes(self.done)} / {human_bytes(self.total)}  {rate}"
+        width = shutil.get_terminal_size((80, 24)).columns - 1
+        label = self.label[: max(8, width - len(tail))]
+        self.stream.write(f"\r{label}{tail}"[: width + 1] + "\033[K")
+        self.stream.flush()
 
     def finish(self) -> None:
+        if self._finished:
+            return
+        self._finished = True
         if self.tty:
             self.stream.write("\n")
-
-
-class Spinner:
-    def __init__(self, stream: TextIO = sys.stderr) -> None:
-        self.stream = stream
-        self.tty = stream.isatty()
-        self.frames = itertools.cycle("|/-\\")
-        self.last = ""
-
-    def show(self, text: str) -> None:
-        if self.tty:
-            self.stream.write(f"\r{next(self.frames)} {text}   ")
             self.stream.flush()
-        elif text != self.last:
-            self.stream.write(f"{text}\n")
-        self.last = text
+
+
+class StatusLine:
+    """A spinner with the status in words while a result is awaited.
+
+    On a terminal it animates (call ``sleep`` to wait while it spins); otherwise it prints
+    a line when the status changes and a "still ..." line every ``every`` seconds.
+    """
+
+    FRAMES = "|/-\\"
+
+    def __init__(
+        self,
+        label: str,
+        stream: TextIO | None = None,
+        every: float = 15.0,
+        clock: Callable[[], float] = time.monotonic,
+        sleeper: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.label = label
+        self.stream = stream or _stderr()
+        self.tty = self.stream.isatty()
+        self.every = every
+        self.clock = clock
+        self.sleeper = sleeper
+        self.started = clock()
+        self.text = ""
+        self._frames = itertools.cycle(self.FRAMES)
+        self._printed_at = 0.0
+        self._width = 0
+
+    def update(self, text: str) -> None:
+        now = self.clock()
+        if self.tty:
+            self.text = text
+            self._draw()
+            return
+        if text != self.text:
+            self.stream.write(f"{self.label}: {text}\n")
+            self._printed_at = now
+        elif now - self._printed_at >= self.every:
+            self.stream.write(f"{self.label}: still {text} ({now - self.started:.0f} s)\n")
+            self._printed_at = now
+        self.stream.flush()
+        self.text = text
+
+    def _draw(self) -> None:
+        elapsed = self.clock() - self.started
+        line = f"{next(self._frames)} {self.label}: {self.text} ({elapsed:.0f} s)"
+        width = shutil.get_terminal_size((80, 24)).columns - 1
+        line = line[:width]
+        self.stream.write("\r" + line.ljust(self._width))
+        self._width = len(line)
+        self.stream.flush()
+
+    def sleep(self, seconds: float) -> None:
+        """Wait, animating the spinner on a terminal."""
+        end = self.clock() + seconds
+        while True:
+            left = end - self.clock()
+            if left <= 0:
+                return
+            self.sleeper(min(left, 0.1 if self.tty else left))
+            if self.tty and self.text:
+                self._draw()
 
     def finish(self) -> None:
-        if self.tty:
-            self.stream.write("\r" + " " * (len(self.last) + 6) + "\r")
+        if self.tty and self._width:
+            self.stream.write("\r" + " " * self._width + "\r")
+            self.stream.flush()
+            self._width = 0
 
 
-def bar(score: float | None, width: int = 20) -> str:
+def bar(score: float | None, width: int = BAR_WIDTH) -> str:
     if score is None:
         return ""
-    filled = round(score * width)
+    filled = round(min(max(score, 0.0), 1.0) * width)
     return "#" * filled + "." * (width - filled)
 
 
-def analysis_report(a: dict[str, Any]) -> str:
-    lines = [f"{a['filename']}  ({a['id']})"]
-    if a["status"] == "failed":
+def _score(value: Any) -> str:
+    return f"{value:.3f}" if isinstance(value, int | float) else "n/a"
+
+
+def _verdict(verdict: str, color: bool) -> str:
+    code = {"fake": "1;31", "likely_fake": "1;33", "real": "1;32"}.get(verdict, "1")
+    return _paint(verdict, code, color)
+
+
+def window_table(chunks: list[dict[str, Any]], threshold: float | None) -> list[str]:
+    lines = ["  window    start      end      score"]
+    for c in chunks:
+        voiced = c.get("voiced", True) and c.get("score") is not None
+        score = _score(c["score"]) if voiced else "no speech"
+        mark = ""
+        if voiced and threshold is not None and c["score"] >= threshold:
+            mark = "  <- fake"
+        lines.append(
+            f"  {c['chunk_id']:>6}  {c['start_time_seconds']:6.1f}s  {c['end_time_seconds']:6.1f}s"
+            f"  {score:>9}  {bar(c['score'] if voiced else None)}{mark}".rstrip()
+        )
+    return lines
+
+
+def model_lines(model: dict[str, Any] | None, color: bool = False) -> list[str]:
+    if not model:
+        return []
+    facts = [f"sha256 {str(model.get('sha256') or '?')[:12]}"]
+    facts.append("trained" if model.get("trained") else "untrained")
+    if model.get("calibrated"):
+        facts.append("calibrated")
+    lines = [f"  model:   {model.get('name', '?')} {model.get('version', '')} ({', '.join(facts)})"]
+    if not model.get("trained"):
+        warning = (
+            "  warning: this model is untrained (a development model): its scores and"
+            " verdicts mean nothing"
+        )
+        lines.append(_paint(warning, "33", color))
+    return lines
+
+
+def analysis_report(a: dict[str, Any], color: bool = False) -> str:
+    """The human report of one analysis: windows, verdict, model card."""
+    lines = [f"{a.get('filename', '?')}  (analysis {a.get('id', '?')})"]
+    status = a.get("status", "")
+    if status in ("failed", "expired"):
         error = a.get("error") or {}
-        lines.append(
-            f"  failed: {ERRORS.get(error.get('code', ''), error.get('message', ''))}"
-            f" ({error.get('code')})"
-        )
+        code = error.get("code") or status
+        explained = ERRORS.get(code, STATUS_WORDS.get(status, status))
+        detail = error.get("message")
+        text = f"  {_paint('failed', '1;31', color)}: {explained} ({code})"
+        lines.append(text + (f"\n  server said: {detail}" if detail else ""))
         return "\n".join(lines)
-    if a["status"] != "completed":
-        lines.append(f"  {STATUS_WORDS.get(a['status'], a['status'])}")
+    if status != "completed":
+        lines.append(f"  status:  {STATUS_WORDS.get(status, status)}")
         return "\n".join(lines)
-    lines.append("  window   start    end      score")
-    for c in a["chunks"]:
-        score = "no speech" if not c["voiced"] or c["score"] is None else f"{c['score']:.3f}"
-        lines.append(
-            f"  {c['chunk_id']:>6}  {c['start_time_seconds']:6.1f}s {c['end_time_seconds']:6.1f}s"
-            f"  {score:>9}  {bar(c['score'] if c['voiced'] else None)}"
-        )
-    s = a["summary"]
-    overall = f"{s['score'] * 100:.0f} %" if s.get("score") is not None else "n/a"
+    summary = a.get("summary") or {}
+    threshold = summary.get("threshold")
+    chunks = a.get("chunks") or []
+    lines.extend(window_table(chunks, threshold))
+    verdict = summary.get("verdict", "?")
+    voiced = [c for c in chunks if c.get("voiced", True) and c.get("score") is not None]
+    fakes = sum(1 for c in voiced if threshold is not None and c["score"] >= threshold)
+    lines.append(f"  verdict: {_verdict(verdict, color)} - {VERDICTS.get(verdict, verdict)}")
     lines.append(
-        f"  verdict: {VERDICTS.get(s['verdict'], s['verdict'])} (overall score {overall},"
-        f" threshold {s['threshold']})"
+        f"  score:   {_score(summary.get('score'))} overall (threshold {_score(threshold)};"
+        f" {fakes} of {len(voiced)} speech windows at or above it)"
     )
-    model = a.get("model") or {}
-    if model:
-        lines.append(f"  model: {model['name']} {model['version']}")
-        if not model.get("trained"):
-            lines.append(
-                "  WARNING: this model is untrained (a development model): its scores mean nothing."
-            )
+    lines.extend(model_lines(a.get("model"), color))
     if a.get("duration_seconds") is not None:
-        lines.append(
-            f"  duration {a['duration_seconds']:.1f} s,"
-            f" analysed in {a.get('processing_ms') or 0} ms"
-        )
+        processing = a.get("processing_ms")
+        took = f", analysed in {processing / 1000:.1f} s" if processing is not None else ""
+        lines.append(f"  audio:   {a['duration_seconds']:.1f} s{took}")
     return "\n".join(lines)
 
 
-def history_table(items: list[dict[str, Any]]) -> str:
+def history_table(items: list[dict[str, Any]], color: bool = False) -> str:
     if not items:
         return "no analyses yet"
-    lines = [f"{'created':<20} {'status':<16} {'verdict':<13} {'file':<30} id"]
+    header = (
+        f"{'created (UTC)':<17} {'status':<15} {'verdict':<12} {'score':>5}"
+        f" {'length':>7}  {'file':<28} id"
+    )
+    lines = [header]
     for a in items:
-        verdict = (
-            (a.get("summary") or {}).get("verdict") or (a.get("error") or {}).get("code") or ""
-        )
-        created = a["created_at"][:19].replace("T", " ")
+        summary = a.get("summary") or {}
+        error = a.get("error") or {}
+        verdict = summary.get("verdict") or error.get("code") or ""
+        score = f"{summary['score']:.2f}" if summary.get("score") is not None else ""
+        duration = a.get("duration_seconds")
+        length = f"{duration:.1f}s" if duration is not None else ""
+        created = str(a.get("created_at", ""))[:16].replace("T", " ")
+        name = str(a.get("filename", ""))
+        name = name if len(name) <= 28 else name[:27] + "~"
+        shown = _verdict(verdict, color) + " " * max(0, 12 - len(verdict))
         lines.append(
-            f"{created:<20} {a['status']:<16} {verdict:<13} {a['filename'][:30]:<30} {a['id']}"
+            f"{created:<17} {a.get('status', ''):<15} {shown} {score:>5}"
+            f" {length:>7}  {name:<28} {a.get('id', '')}"
         )
     return "\n".join(lines)
 
 
-def sleep(seconds: float) -> None:
-    time.sleep(seconds)
+def tally(outcomes: list[str]) -> str:
+    """``3 files: 1 real, 1 likely_fake, 1 error``."""
+    counts: dict[str, int] = {}
+    for outcome in outcomes:
+        counts[outcome] = counts.get(outcome, 0) + 1
+    order = ["fake", "likely_fake", "real", "inconclusive", "error"]
+    parts = [f"{counts[k]} {k}" for k in order if k in counts]
+    parts += [f"{n} {k}" for k, n in counts.items() if k not in order]
+    return f"{len(outcomes)} files: " + ", ".join(parts)
