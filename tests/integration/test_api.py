@@ -232,3 +232,19 @@ def test_health_reports_every_dependency(client):
 def test_unknown_routes_use_the_error_shape(client):
     assert_error(client.get("/v1/nothing"), 404, "not_found")
     assert_error(client.put("/v1/auth/me"), 405, "method_not_allowed")
+
+
+def test_a_poll_racing_the_scorer_never_reports_an_older_status(client, new_user, services, queue):
+    # Found by the CLI tests: the API read "awaiting_upload", the scorer moved the analysis
+    # on, and the poll answered (and cached) the stale status.
+    from realtone_api.routes.analyses import _check_upload
+
+    headers = new_user()
+    data = wav_bytes(1.0)
+    r = create(client, headers, size=len(data)).json()
+    assert upload_via_post(r["upload"], data, "audio/wav").status_code == 204
+    ident = uuid.UUID(r["analysis"]["id"])
+    stale = services.analyses.get(ident)
+    assert services.analyses.claim(ident, stale.object_key, 900) is not None  # the scorer
+    assert _check_upload(services, stale).status == "processing"
+    queue.drain()

@@ -170,10 +170,14 @@ def _stored_document(services: Services, analysis_id: UUID, owner: UUID) -> Cach
 def _check_upload(services: Services, record: AnalysisRecord) -> AnalysisRecord:
     """Learn of an upload the scorer has not picked up yet, or of one that never came."""
     if services.objects.head(record.object_key) is not None:
-        return services.analyses.mark_queued(record.id) or record
-    if datetime.now(UTC) > record.upload_expires_at:
-        return services.analyses.expire(record.id) or record
-    return record
+        changed = services.analyses.mark_queued(record.id)
+    elif datetime.now(UTC) > record.upload_expires_at:
+        changed = services.analyses.expire(record.id)
+    else:
+        return record
+    # Nothing changed when the scorer moved the analysis on meanwhile: read where it is now,
+    # rather than answer (and cache) the stale awaiting_upload.
+    return changed or services.analyses.get(record.id) or record
 
 
 @router.get(
