@@ -38,18 +38,10 @@ def _pcm16(x: np.ndarray) -> bytes:
     return (np.clip(x, -1, 1) * 32767).astype("<i2").tobytes()
 
 
-def _silent_flac(minutes: float, rate: int = 8_000) -> bytes:
+def _silence(minutes: float, fmt: str, subtype: str, rate: int = 8_000) -> bytes:
+    """Minutes of silence, written a minute at a time: a few KB that decode to a lot."""
     buf = io.BytesIO()
-    with sf.SoundFile(buf, "w", rate, 1, format="FLAC", subtype="PCM_16") as f:
-        block = np.zeros(rate * 60, np.float32)
-        for _ in range(int(minutes)):
-            f.write(block)
-    return buf.getvalue()
-
-
-def _silent_ogg(minutes: float, rate: int = 8_000) -> bytes:
-    buf = io.BytesIO()
-    with sf.SoundFile(buf, "w", rate, 1, format="OGG", subtype="VORBIS") as f:
+    with sf.SoundFile(buf, "w", rate, 1, format=fmt, subtype=subtype) as f:
         block = np.zeros(rate * 60, np.float32)
         for _ in range(int(minutes)):
             f.write(block)
@@ -143,7 +135,7 @@ def corpus() -> list[tuple[str, bytes, str]]:
         ("64-bit float WAV", encode(speechlike(2.0), RATE, "WAV", "DOUBLE"), "completed"),
         ("0.3 seconds", encode(speechlike(0.3), RATE, "WAV", "PCM_16"), "too_short"),
         ("exactly 0.5 seconds", encode(speechlike(0.5), RATE, "WAV", "PCM_16"), "completed"),
-        ("31 minutes (FLAC)", _silent_flac(31), "too_long"),
+        ("31 minutes (FLAC)", _silence(31, "FLAC", "PCM_16"), "too_long"),
         (
             "pure digital silence",
             encode(np.zeros(RATE * 3, np.float32), RATE, "WAV", "PCM_16"),
@@ -156,8 +148,8 @@ def corpus() -> list[tuple[str, bytes, str]]:
         ),
         ("DC offset", encode(dc, RATE, "WAV", "FLOAT"), "completed"),
         ("hard clipping", encode(loud, RATE, "WAV", "PCM_16"), "completed"),
-        ("FLAC of silence decoding to 2 hours", _silent_flac(120), "too_long"),
-        ("OGG of silence decoding to 40 minutes", _silent_ogg(40), "too_long"),
+        ("FLAC of silence decoding to 2 hours", _silence(120, "FLAC", "PCM_16"), "too_long"),
+        ("OGG of silence decoding to 40 minutes", _silence(40, "OGG", "VORBIS"), "too_long"),
         ("raw ADTS AAC", adts, "completed"),
         ("PDF named .wav", b"%PDF-1.7\n" + JUNK, "unsupported_format"),
         ("PNG named .wav", b"\x89PNG\r\n\x1a\n" + JUNK, "unsupported_format"),
