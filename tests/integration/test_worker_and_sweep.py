@@ -216,3 +216,35 @@ def test_requeued_analyses_complete(client, new_user, queue, worker, scorer_read
     while services.analyses.get(uuid.UUID(died)).status != Status.COMPLETED:
         assert time.monotonic() < deadline, services.analyses.get(uuid.UUID(died))
         worker.poll_once(scorer_ready, queue_arn(services))
+
+
+def test_windows_of_several_messages_share_forward_passes(
+    client, new_user, queue, services, scorer_ready, monkeypatch
+):
+    import realtone_scorer.handler as handler_module
+    from realtone_scorer.app import get_scorer
+    from realtone_scorer.pooling import PooledDetector
+
+    base = get_scorer()
+    pool = PooledDetector(base.detector, max_windows=64)
+    pooled = type(base)(base.settings, base.analyses, base.objects, base.publish, pool)
+    monkeypatch.setattr(handler_module, "get_scorer", lambda: pooled)
+    headers = new_user()
+    idents = [
+        upload(client, headers, wav_bytes(9.0, seed=uuid.uuid4().int % 2**32)) for _ in range(4)
+    ]
+    time.sleep(1)  # let all four notifications reach the queue
+    w = Worker(
+        services.settings,
+        batch_size=10,
+        wait_seconds=1,
+        visibility_seconds=30,
+        sweep_every_seconds=3600,
+    )
+    deadline = time.monotonic() + 30
+    while any(services.analyses.get(uuid.UUID(i)).status != Status.COMPLETED for i in idents):
+        assert time.monotonic() < deadline
+        w.poll_once(scorer_ready, queue_arn(services))
+    for i in idents:
+        assert len(services.analyses.chunks(uuid.UUID(i))) == 3
+    assert pool.passes < 4  # 12 windows of 4 uploads in fewer passes than uploads

@@ -12,6 +12,7 @@ from realtone_core.services import Services
 from realtone_core.status import publish
 from realtone_core.storage import s3_client
 from realtone_scorer.checkpoints import load_detector
+from realtone_scorer.pooling import PooledDetector
 from realtone_scorer.service import Scorer
 
 
@@ -44,10 +45,13 @@ def get_scorer() -> Scorer:
         s3=s3_client(settings.aws_region, settings.aws_endpoint_url),
     )
     services.cache.set_json(MODEL_CARD_KEY, detector.card.model_dump())
+    pooled = settings.batch_across_messages == "on" or (
+        settings.batch_across_messages == "auto" and detector.device.type == "cuda"
+    )
     return Scorer(
         settings=settings,
         analyses=services.analyses,
         objects=services.objects,
         publish=partial(publish, services.analyses, services.cache),
-        detector=detector,
+        detector=PooledDetector(detector, settings.pooled_batch_size) if pooled else detector,
     )

@@ -8,7 +8,10 @@ in Postgres); the analysis's conditional status update guards the rest.
 
 from __future__ import annotations
 
+import contextvars
 import os
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics
@@ -28,6 +31,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from realtone_core.idempotency import PostgresPersistenceLayer
 from realtone_scorer.app import get_runtime, get_scorer
 from realtone_scorer.events import S3Notification
+from realtone_scorer.pooling import PooledDetector
 
 logger = Logger(service="realtone-scorer")
 metrics = Metrics(namespace="RealTone", service="realtone-scorer")
@@ -88,8 +92,37 @@ def record_handler(record: SQSRecord) -> None:
 @logger.inject_lambda_context(clear_state=True)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     idempotency.register_lambda_context(context)
+    handler: Callable[[SQSRecord], None] = record_handler
+    detector = get_scorer().detector
+    records = event.get("Records", [])
+    if isinstance(detector, PooledDetector) and len(records) > 1:
+        handler = _score_side_by_side(detector, records)
     return dict(
         process_partial_response(
-            event=event, record_handler=record_handler, processor=processor, context=context
+            event=event, record_handler=handler, processor=processor, context=context
         )
     )
+
+
+def _score_side_by_side(
+    pool: PooledDetector, records: list[dict[str, Any]]
+) -> Callable[[SQSRecord], None]:
+    """Batching across messages: every record of the event goes through ``record_handler``
+    in a thread of its own, so their windows meet in the pool's forward passes. The
+    BatchProcessor then collects each record's outcome (its exception, if it failed), so
+    partial batch failures work as ever."""
+
+    def run(raw: dict[str, Any]) -> None:
+        try:
+            record_handler(SQSRecord(raw))
+        finally:
+            pool.finished()
+
+    pool.expect(len(records))
+    executor = ThreadPoolExecutor(max_workers=len(records), thread_name_prefix="record")
+    futures = {
+        raw["messageId"]: executor.submit(contextvars.copy_context().run, run, raw)
+        for raw in records
+    }
+    executor.shutdown(wait=False)
+    return lambda record: futures[record.message_id].result()

@@ -75,6 +75,10 @@ class Settings(BaseSettings):
     # Overall scores within this distance of the threshold are "inconclusive" (0 = off).
     inconclusive_band: float = Field(default=0.0, ge=0, le=0.5)
     batch_size: int = Field(default=8, ge=1, le=256)
+    # Several uploads held at once (the worker's --batch-size) share forward passes of up to
+    # pooled_batch_size windows. auto: on when a CUDA GPU is present (on a CPU it gains nothing).
+    batch_across_messages: Literal["auto", "on", "off"] = "auto"
+    pooled_batch_size: int = Field(default=32, ge=1, le=1024)
     torch_threads: int | None = Field(default=None, ge=1)
 
     # How long a scorer may hold an analysis in ``processing`` before another may take it.
