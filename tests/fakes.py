@@ -17,7 +17,7 @@ class InMemoryAnalyses:
         self.rows: dict[UUID, AnalysisRecord] = {}
         self.chunks: dict[UUID, list[Chunk]] = {}
         self.claimed_at: dict[UUID, datetime | None] = {}
-        self.content: dict[UUID, str | None] = {}
+        self.content: dict[UUID, tuple[str | None, str | None]] = {}
         self.complete_calls = 0
 
     def add(
@@ -78,7 +78,7 @@ class InMemoryAnalyses:
             return None
         self.complete_calls += 1
         self.chunks[analysis_id] = list(result.chunks)
-        self.content[analysis_id] = result.content_sha256
+        self.content[analysis_id] = (result.content_sha256, result.scoring_key)
         return self._set(
             analysis_id,
             status=Status.COMPLETED,
@@ -89,11 +89,11 @@ class InMemoryAnalyses:
         )
 
     def find_reusable(
-        self, content_sha256: str, model_sha256: str
+        self, content_sha256: str, scoring_key: str
     ) -> tuple[UUID, float, Summary, list[Chunk]] | None:
-        for ident, sha in self.content.items():
+        for ident, (sha, key) in self.content.items():
             r = self.rows[ident]
-            if sha == content_sha256 and r.model and r.model.sha256 == model_sha256 and r.summary:
+            if sha == content_sha256 and key == scoring_key and r.summary:
                 return ident, r.duration_seconds or 0.0, r.summary, self.chunks[ident]
         return None
 
@@ -153,12 +153,17 @@ class LoudnessDetector:
 
     card = ModelCard(name="test:loudness", version="1", sha256="0" * 64, trained=False)
 
-    def __init__(self, fail_times: int = 0) -> None:
+    def __init__(self, fail_times: int = 0, gain: float = 2.0) -> None:
         self.calls = 0
         self.fail_times = fail_times
+        self.gain = gain
+
+    @property
+    def identity(self) -> str:
+        return f"loudness x{self.gain}"
 
     def score(self, windows: np.ndarray) -> np.ndarray:
         self.calls += 1
         if self.calls <= self.fail_times:
             raise RuntimeError("simulated transient failure")
-        return np.clip(np.sqrt(np.mean(np.square(windows), axis=1)) * 2, 0, 1)
+        return np.clip(np.sqrt(np.mean(np.square(windows), axis=1)) * self.gain, 0, 1)

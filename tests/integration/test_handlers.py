@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import uuid
 from urllib.parse import quote_plus
@@ -127,6 +128,44 @@ def test_event_file_with_an_encoded_key_is_scored(
     assert "voice_note.wav" in event["Records"][0]["body"]
     assert scorer_handler(event, LocalLambdaContext()) == {"batchItemFailures": []}
     assert services.analyses.get(uuid.UUID(ident)).status == Status.COMPLETED
+
+
+def test_identical_bytes_reuse_the_stored_result_only_when_scored_the_same_way(
+    client, new_user, queue, scorer_handler, services
+):
+    from realtone_scorer.app import get_scorer
+    from realtone_scorer.pipeline import scoring_key
+
+    data = wav_bytes(6.0, rate=22_050, seed=41)
+
+    def score(headers):
+        ident, _ = uploaded(client, headers, data)
+        messages = queue.wait_for_key(ident)
+        event = to_lambda_event(messages, "arn:aws:sqs:us-east-1:0:q", "us-east-1")
+        assert scorer_handler(event, LocalLambdaContext()) == {"batchItemFailures": []}
+        for m in messages:
+            queue.sqs.delete_message(QueueUrl=queue.url, ReceiptHandle=m["ReceiptHandle"])
+        return services.analyses.get(uuid.UUID(ident))
+
+    def timings(record):
+        with services.analyses.db.connection() as conn:
+            row = conn.execute("SELECT timings FROM analyses WHERE id = %s", (record.id,))
+            return row.fetchone()[0]
+
+    first, second = score(new_user()), score(new_user())
+    assert first.status == second.status == Status.COMPLETED
+    assert services.analyses.chunks(second.id) == services.analyses.chunks(first.id)
+    assert second.summary == first.summary
+    # Reused: the second upload was neither decoded nor run through the model.
+    assert "decode_ms" in timings(first)
+    assert "decode_ms" not in timings(second) and timings(second)["score_ms"] == 0
+    content = hashlib.sha256(data).hexdigest()
+    scorer = get_scorer()
+    key = scoring_key(scorer.settings, scorer.detector)
+    found = services.analyses.find_reusable(content, key)
+    assert found is not None and found[0] in {first.id, second.id}
+    other = scorer.settings.model_copy(update={"voice_threshold_dbfs": -40.0})
+    assert services.analyses.find_reusable(content, scoring_key(other, scorer.detector)) is None
 
 
 def test_s3_test_event_is_ignored(scorer_handler, services):

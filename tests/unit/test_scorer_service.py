@@ -1,3 +1,5 @@
+from uuid import UUID
+
 import pytest
 
 from realtone_core.config import Settings
@@ -116,6 +118,36 @@ def test_identical_uploads_reuse_the_stored_result(parts):
     objects.objects[third.object_key] = wav_bytes(9.0, rate=22_050)
     assert scorer.process_upload(third.object_key) is Outcome.COMPLETED
     assert detector.calls > calls
+
+
+def test_a_changed_detector_or_setting_scores_identical_bytes_afresh(parts):
+    scorer, analyses, objects, _, detector = parts
+    data = wav_bytes(9.0)
+
+    def upload(name: str) -> UUID:
+        record = analyses.add(name)
+        objects.objects[record.object_key] = data
+        assert scorer.process_upload(record.object_key) is Outcome.COMPLETED
+        return record.id
+
+    first = upload("a.wav")
+    calls = detector.calls
+    # A new calibration or precision is a new detector identity: the old scores do not apply.
+    detector.gain = 3.0
+    recalibrated = upload("b.wav")
+    assert detector.calls > calls
+    assert analyses.chunks[recalibrated] != analyses.chunks[first]
+    # So is a setting that shapes the result, such as the verdict threshold.
+    calls = detector.calls
+    scorer.settings = scorer.settings.model_copy(update={"score_threshold": 0.9})
+    rethresholded = upload("c.wav")
+    assert detector.calls > calls
+    assert analyses.rows[rethresholded].summary.threshold == 0.9
+    # Unchanged again: reused.
+    calls = detector.calls
+    again = upload("d.wav")
+    assert detector.calls == calls
+    assert analyses.rows[again].summary == analyses.rows[rethresholded].summary
 
 
 def test_an_upload_for_a_deleted_analysis_is_marked_abandoned(parts):

@@ -90,6 +90,7 @@ def test_held_out_split_keeps_sources_whole():
 def test_eval_reports_and_calibrates(trained, tmp_path, capsys):
     base, protocol = trained
     out = tmp_path / "report"
+    uncalibrated = load_detector(str(base / "model-a"), precision="fp32")
     assert (
         evaluate.main(
             [
@@ -118,6 +119,9 @@ def test_eval_reports_and_calibrates(trained, tmp_path, capsys):
     assert report["eer"] <= 0.25, report
     calibrated = load_detector(str(base / "model-a"), precision="fp32")
     assert calibrated.card.calibrated is True
+    # Same weights, new scores: results of the uncalibrated model must not be reused.
+    assert calibrated.card.sha256 == uncalibrated.card.sha256
+    assert calibrated.identity != uncalibrated.identity
 
 
 def test_eval_refuses_bad_protocols(tmp_path, capsys):

@@ -7,6 +7,7 @@ read and written by ``realtone_scorer.checkpoints``.
 from __future__ import annotations
 
 import hashlib
+import json
 from dataclasses import dataclass
 from typing import Literal
 
@@ -127,6 +128,19 @@ class Detector:
         model.to(device=target, dtype=_DTYPES[chosen])
         card = card.model_copy(update={"calibrated": calibration is not None})
         return cls(model, card, target, chosen, calibration)
+
+    @property
+    def identity(self) -> str:
+        c = self.calibration
+        return json.dumps(
+            {
+                "sha256": self.card.sha256,
+                "calibration": [c.scale, c.bias] if c else None,
+                "device": self.device.type,
+                "precision": self.precision,
+            },
+            sort_keys=True,
+        )
 
     @torch.inference_mode()
     def score(self, windows: np.ndarray) -> np.ndarray:

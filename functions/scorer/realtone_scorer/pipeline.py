@@ -6,6 +6,8 @@ and the benchmark, so their figures are the service's figures.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import time
 from pathlib import Path
 from typing import Protocol
@@ -22,7 +24,29 @@ from realtone_scorer.windows import plan_windows, window_samples
 class DetectorPort(Protocol):
     card: ModelCard
 
+    @property
+    def identity(self) -> str:
+        """What decides a window's score besides its samples: weights, calibration, precision."""
+        ...
+
     def score(self, windows: np.ndarray) -> np.ndarray: ...
+
+
+def scoring_key(settings: Settings, detector: DetectorPort) -> str:
+    """Two uploads with the same bytes and the same key get the same result, so one may
+    reuse the other's: the detector's identity plus every setting that shapes a result."""
+    s = settings
+    shape = {
+        "detector": detector.identity,
+        "window_seconds": s.window_seconds,
+        "hop_seconds": s.hop_seconds,
+        "min_tail_seconds": s.min_tail_seconds,
+        "voice_threshold_dbfs": s.voice_threshold_dbfs,
+        "max_duration_seconds": s.max_duration_seconds,
+        "score_threshold": s.score_threshold,
+        "inconclusive_band": s.inconclusive_band,
+    }
+    return hashlib.sha256(json.dumps(shape, sort_keys=True).encode()).hexdigest()
 
 
 def ms_since(t0: float) -> int:

@@ -44,6 +44,10 @@ class PooledDetector:
         self._active = 0  # uploads in progress that may still ask for scores
         self.passes = 0
 
+    @property
+    def identity(self) -> str:
+        return self.inner.identity
+
     def expect(self, uploads: int) -> None:
         """``uploads`` are about to be scored side by side: a leader may wait for them."""
         with self._cond:

@@ -21,7 +21,7 @@ from realtone_core.config import Settings
 from realtone_core.errors import AudioError, ErrorCode
 from realtone_core.models import AnalysisRecord, Chunk, ScoringResult, Summary
 from realtone_core.storage import ObjectInfo, parse_upload_key
-from realtone_scorer.pipeline import DetectorPort, ms_since, score_file
+from realtone_scorer.pipeline import DetectorPort, ms_since, score_file, scoring_key
 
 logger = Logger(service="realtone-scorer", child=True)
 
@@ -36,7 +36,7 @@ class AnalysisPort(Protocol):
         self, analysis_id: UUID, claim_token: UUID, result: ScoringResult
     ) -> AnalysisRecord | None: ...
     def find_reusable(
-        self, content_sha256: str, model_sha256: str
+        self, content_sha256: str, scoring_key: str
     ) -> tuple[UUID, float, Summary, list[Chunk]] | None: ...
     def fail(
         self,
@@ -182,7 +182,8 @@ class Scorer:
                     )
             download_ms = ms_since(t0)
             content_sha256 = out.hexdigest()
-            reusable = self.analyses.find_reusable(content_sha256, self.detector.card.sha256)
+            key = scoring_key(s, self.detector)
+            reusable = self.analyses.find_reusable(content_sha256, key)
             if reusable is not None:
                 source, duration, summary, chunks = reusable
                 logger.info(
@@ -196,6 +197,7 @@ class Scorer:
                     summary=summary,
                     chunks=chunks,
                     content_sha256=content_sha256,
+                    scoring_key=key,
                     timings={"download_ms": download_ms, "score_ms": 0, "total_ms": total},
                 )
             result = score_file(path, s, self.detector)
@@ -204,6 +206,7 @@ class Scorer:
             update={
                 "processing_ms": total,
                 "content_sha256": content_sha256,
+                "scoring_key": key,
                 "timings": {**result.timings, "download_ms": download_ms, "total_ms": total},
             }
         )

@@ -149,3 +149,5 @@ class ScoringResult(BaseModel):
     chunks: list[Chunk]
     timings: dict[str, float]
     content_sha256: str | None = None
+    # Fingerprint of the detector and settings (realtone_scorer.pipeline.scoring_key).
+    scoring_key: str | None = None

@@ -309,7 +309,7 @@ class AnalysisStore:
             cur.execute(
                 "UPDATE analyses SET status = 'completed', duration_seconds = %s,"
                 " processing_ms = %s, model = %s, summary = %s, timings = %s, content_sha256 = %s,"
-                " error_code = NULL, error_message = NULL, updated_at = now()"
+                " scoring_key = %s, error_code = NULL, error_message = NULL, updated_at = now()"
                 " WHERE id = %s AND status = 'processing' AND claim_token = %s"
                 f" RETURNING {_ANALYSIS_COLUMNS}",
                 (
@@ -319,6 +319,7 @@ class AnalysisStore:
                     Jsonb(result.summary.model_dump()),
                     Jsonb(result.timings),
                     result.content_sha256,
+                    result.scoring_key,
                     analysis_id,
                     claim_token,
                 ),
@@ -344,15 +345,15 @@ class AnalysisStore:
             return record
 
     def find_reusable(
-        self, content_sha256: str, model_sha256: str
+        self, content_sha256: str, scoring_key: str
     ) -> tuple[UUID, float, Summary, list[Chunk]] | None:
-        """A completed result for the same bytes scored by the same weights, if any."""
+        """A completed result for the same bytes scored the same way, if any."""
         with self.db.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
             row = cur.execute(
                 "SELECT id, duration_seconds, summary FROM analyses WHERE status = 'completed'"
-                " AND content_sha256 = %s AND model ->> 'sha256' = %s"
+                " AND content_sha256 = %s AND scoring_key = %s"
                 " ORDER BY updated_at DESC LIMIT 1",
-                (content_sha256, model_sha256),
+                (content_sha256, scoring_key),
             ).fetchone()
         if row is None:
             return None
