@@ -170,6 +170,21 @@ def test_api_answers_503_while_postgres_is_down(fragile, app_client, headers):
     assert app_client.get("/v1/analyses", headers=headers).status_code == 200
 
 
+def test_service_recovers_within_seconds_of_a_long_postgres_outage(fragile, app_client, headers):
+    """The pool's reconnect backoff must not keep answering 503 long after Postgres is back."""
+    fragile.postgres.pause()
+    try:
+        outage_ends = time.monotonic() + 20
+        while time.monotonic() < outage_ends:  # clients keep calling through the outage
+            assert app_client.get("/v1/analyses", headers=headers).status_code == 503
+    finally:
+        fragile.postgres.resume()
+    back = time.monotonic()
+    while app_client.get("/v1/analyses", headers=headers).status_code != 200:
+        assert time.monotonic() - back < 8, "still failing 8 s after Postgres came back"
+    print(f"\nanswering again {time.monotonic() - back:.1f} s after Postgres came back")
+
+
 def test_redis_stopped(fragile, app_client, headers, worker):
     ident, _ = upload(app_client, headers)
     fragile.redis.pause()

@@ -10,6 +10,10 @@ import psycopg
 from psycopg_pool import ConnectionPool
 
 CONNECT_TIMEOUT_SECONDS = 5
+# The pool retries a lost connection with a doubling delay until it gives up; the next request
+# then starts afresh. Left at psycopg_pool's 300 s, a 20-s outage meant answering 503 for up to
+# 20 s more after the database was back; giving up early bounds that to a few seconds.
+RECONNECT_GIVE_UP_SECONDS = 6
 
 
 class Database:
@@ -29,6 +33,7 @@ class Database:
                     min_size=1,
                     max_size=self._max_size,
                     timeout=CONNECT_TIMEOUT_SECONDS,
+                    reconnect_timeout=RECONNECT_GIVE_UP_SECONDS,
                     kwargs={"connect_timeout": CONNECT_TIMEOUT_SECONDS},
                     # A connection broken by a database restart is replaced, not handed out.
                     check=ConnectionPool.check_connection,
