@@ -35,7 +35,7 @@ def _clear_caches() -> None:
 def stack() -> Iterator[DevStack]:
     # Tests always use the tiny built-in model, whatever `make demo-model` has built.
     options = StackOptions(
-        localstack_port=free_port(), api_port=free_port(), private_database=True, model="dev:tiny"
+        localstack_port=free_port(), api_port=free_port(), private_data=True, model="dev:tiny"
     )
     saved = dict(os.environ)
     with DevStack(options) as running:

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 import shutil
 import tempfile
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 import redis
 
@@ -16,6 +19,38 @@ def reachable(url: str) -> bool:
         return bool(redis.Redis.from_url(url, socket_connect_timeout=1, socket_timeout=1).ping())
     except redis.RedisError:
         return False
+
+
+_CLAIM_KEY = "realtone:stack:claimed"
+
+
+def claim_empty_database(url: str) -> str:
+    """The URL of a logical database (1..15) that holds nothing and is now ours.
+
+    The claim key makes the database non-empty at once, so two runs starting together do
+    not take the same one.
+    """
+    base = urlsplit(url)
+    for index in range(1, 16):
+        candidate = urlunsplit(base._replace(path=f"/{index}"))
+        client = redis.Redis.from_url(candidate, socket_connect_timeout=1, socket_timeout=1)
+        try:
+            if client.set(_CLAIM_KEY, os.getpid(), nx=True):
+                if client.dbsize() == 1:
+                    return candidate
+                client.delete(_CLAIM_KEY)  # someone else's data: leave it as it was
+        except redis.ResponseError:  # fewer databases configured than 16
+            break
+    raise RuntimeError(
+        f"no empty Redis database at {urlunsplit(base._replace(path=''))} for a private"
+        " stack: flush one (redis-cli -n N flushdb) or point REALTONE_REDIS_URL elsewhere"
+    )
+
+
+def flush_database(url: str) -> None:
+    # A server that is gone keeps nothing on disk: nothing to flush.
+    with contextlib.suppress(redis.RedisError):
+        redis.Redis.from_url(url, socket_connect_timeout=1, socket_timeout=1).flushdb()
 
 
 def _binary() -> str:

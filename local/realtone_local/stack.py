@@ -46,8 +46,9 @@ class StackOptions:
     )
     localstack_port: int = 4566
     api_port: int = 8000
-    # Tests: a fresh database of their own, dropped afterwards.
-    private_database: bool = False
+    # Tests: a fresh Postgres database and an empty Redis database of their own, dropped and
+    # flushed afterwards, so a test run never touches the data of a `make run` beside it.
+    private_data: bool = False
     log_dir: Path = ROOT / ".local" / "logs"
     model: str = field(default_factory=lambda: os.environ.get("REALTONE_MODEL", default_model()))
 
@@ -134,7 +135,7 @@ class DevStack:
 
     def _postgres(self, url: str) -> str:
         if postgres.reachable(url):
-            if self.options.private_database:
+            if self.options.private_data:
                 url = _with_database(url, f"realtone_test_{uuid.uuid4().hex[:12]}")
                 self._exit.callback(postgres.drop_database, url)
             self._say(f"using Postgres at {_redact(url)}")
@@ -148,6 +149,9 @@ class DevStack:
 
     def _redis(self, url: str) -> str:
         if redis_server.reachable(url):
+            if self.options.private_data:
+                url = redis_server.claim_empty_database(url)
+                self._exit.callback(redis_server.flush_database, url)
             self._say(f"using Redis at {url}")
             return url
         self._say("no Redis reachable at REALTONE_REDIS_URL; starting a private one")

@@ -59,6 +59,10 @@ def test_run_serves_and_stops_everything_on_sigterm(stack, tmp_path):
         assert took < 15
         assert not port_open(api_port) and not port_open(ls_port)
     finally:
-        if proc.poll() is None:
-            proc.kill()
+        if proc.poll() is None:  # a failed assertion: still let it stop what it started
+            proc.terminate()
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
         log.close()
