@@ -26,7 +26,7 @@ class DetectorPort(Protocol):
 
     @property
     def identity(self) -> str:
-        """What decides a window's score besides its samples: weights, calibration, precision."""
+        """What decides a score besides the samples: weights, calibration, device, precision."""
         ...
 
     def score(self, windows: np.ndarray) -> np.ndarray: ...
