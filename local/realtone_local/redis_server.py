@@ -33,12 +33,14 @@ def claim_empty_database(url: str) -> str:
     base = urlsplit(url)
     for index in range(1, 16):
         candidate = urlunsplit(base._replace(path=f"/{index}"))
-        client = redis.Redis.from_url(candidate, socket_connect_timeout=1, socket_timeout=1)
         try:
-            if client.set(_CLAIM_KEY, os.getpid(), nx=True):
-                if client.dbsize() == 1:
-                    return candidate
-                client.delete(_CLAIM_KEY)  # someone else's data: leave it as it was
+            with redis.Redis.from_url(
+                candidate, socket_connect_timeout=1, socket_timeout=1
+            ) as client:
+                if client.set(_CLAIM_KEY, os.getpid(), nx=True):
+                    if client.dbsize() == 1:
+                        return candidate
+                    client.delete(_CLAIM_KEY)  # someone else's data: leave it as it was
         except redis.ResponseError:  # fewer databases configured than 16
             break
     raise RuntimeError(
