@@ -21,6 +21,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -31,10 +32,10 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from realtone_core.config import Settings  # noqa: E402
 from realtone_core.models import ModelCard  # noqa: E402
 from realtone_scorer.audio import TARGET_RATE  # noqa: E402
 from realtone_scorer.detector import Detector, WavLMDetector, base_config  # noqa: E402
+from realtone_scorer.options import ScoringOptions  # noqa: E402
 from realtone_scorer.pipeline import score_file  # noqa: E402
 from realtone_scorer.windows import plan_windows, window_samples  # noqa: E402
 from tests.audio import speechlike  # noqa: E402
@@ -60,20 +61,14 @@ def build_model() -> WavLMDetector:
         return WavLMDetector(base_config()).eval()
 
 
-def baseline(path: Path, model: WavLMDetector, settings: Settings) -> tuple[float, np.ndarray]:
+def baseline(path: Path, model: WavLMDetector, options: ScoringOptions) -> tuple[float, np.ndarray]:
     started = time.perf_counter()
     data, rate = sf.read(str(path))  # whole file, float64
     mono = data.mean(axis=1)
     samples = soxr.resample(mono, rate, TARGET_RATE).astype(np.float32)
-    windows = plan_windows(
-        samples,
-        TARGET_RATE,
-        settings.window_seconds,
-        settings.hop_seconds,
-        settings.min_tail_seconds,
-        -200.0,
-    )
-    length = round(settings.window_seconds * TARGET_RATE)
+    # The original way scored every window, silent or not.
+    windows = plan_windows(samples, TARGET_RATE, replace(options, voice_threshold_dbfs=-200.0))
+    length = round(options.window_seconds * TARGET_RATE)
     scores = []
     with torch.inference_mode():
         for w in windows:
@@ -89,10 +84,10 @@ def peak_rss_for(path: Path, precision: str) -> float:
         "from pathlib import Path\n"
         f"sys.path.insert(0, {str(ROOT)!r})\n"
         "from bench.scorer import build_model, production_detector\n"
-        "from realtone_core.config import Settings\n"
+        "from realtone_scorer.options import ScoringOptions\n"
         "from realtone_scorer.pipeline import score_file\n"
         f"detector = production_detector(build_model(), {precision!r})\n"
-        "result = score_file(Path(sys.argv[1]), Settings(), detector)\n"
+        "result = score_file(Path(sys.argv[1]), ScoringOptions(), detector)\n"
         "hwm = int(open('/proc/self/status').read().split('VmHWM:')[1].split()[0]) / 1024\n"
         "print(len(result.chunks), hwm)\n"
     )
@@ -121,7 +116,7 @@ def main() -> None:
     )
     args = parser.parse_args()
     torch.manual_seed(SEED)
-    settings = Settings(batch_size=8)
+    options, batch_size = ScoringOptions(), 8
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads", flush=True)
     with tempfile.TemporaryDirectory(prefix="realtone-bench-") as tmp:
         audio = Path(tmp) / "speech.wav"
@@ -146,29 +141,20 @@ def main() -> None:
         # The bare model on the same windows, same batches and precision: what the pipeline adds.
         from realtone_scorer.audio import decode
 
-        samples = decode(audio, settings.max_duration_seconds).samples
-        windows = plan_windows(
-            samples,
-            TARGET_RATE,
-            settings.window_seconds,
-            settings.hop_seconds,
-            settings.min_tail_seconds,
-            settings.voice_threshold_dbfs,
-        )
+        samples = decode(audio, options.max_duration_seconds).samples
+        windows = plan_windows(samples, TARGET_RATE, options)
         batches = [
-            np.stack(
-                [window_samples(samples, w, 64_000) for w in windows[i : i + settings.batch_size]]
-            )
-            for i in range(0, len(windows), settings.batch_size)
+            np.stack([window_samples(samples, w, 64_000) for w in windows[i : i + batch_size]])
+            for i in range(0, len(windows), batch_size)
         ]
 
         # Interleaved repeats, best of each: other load on the machine hits all three alike.
         base_times, ours_times, bare_times = [], [], []
         for _ in range(args.repeats):
-            seconds, base_scores = baseline(audio, reference, settings)
+            seconds, base_scores = baseline(audio, reference, options)
             base_times.append(seconds)
             started = time.perf_counter()
-            result = score_file(audio, settings, detector)
+            result = score_file(audio, options, detector, batch_size)
             ours_times.append(time.perf_counter() - started)
             started = time.perf_counter()
             for batch in batches:

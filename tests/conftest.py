@@ -13,22 +13,13 @@ from realtone_local.stack import DevStack, StackOptions
 
 
 def _clear_caches() -> None:
-    from realtone_core.config import get_settings
+    from realtone_api.deps import get_services
+    from realtone_api.settings import get_settings as api_settings
+    from realtone_scorer.runtime import get_runtime, get_scorer
+    from realtone_scorer.settings import get_settings as scorer_settings
 
-    get_settings.cache_clear()
-    try:
-        from realtone_api.deps import get_services
-
-        get_services.cache_clear()
-    except ImportError:
-        pass
-    try:
-        from realtone_scorer.app import get_runtime, get_scorer
-
-        get_runtime.cache_clear()
-        get_scorer.cache_clear()
-    except ImportError:
-        pass
+    for cached in (api_settings, scorer_settings, get_services, get_runtime, get_scorer):
+        cached.cache_clear()
 
 
 @pytest.fixture(scope="session")

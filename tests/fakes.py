@@ -9,7 +9,8 @@ from uuid import UUID, uuid4
 import numpy as np
 
 from realtone_core.models import AnalysisRecord, Chunk, ModelCard, ScoringResult, Status, Summary
-from realtone_core.storage import ObjectInfo, upload_key
+from realtone_core.s3 import ObjectInfo, upload_key
+from realtone_scorer.uploads import Delivery, Outcome, S3Object, Scorer
 
 
 class InMemoryAnalyses:
@@ -144,8 +145,20 @@ class InMemoryObjects:
 
 
 class Published(list[AnalysisRecord]):
-    def __call__(self, record: AnalysisRecord) -> None:
+    """The status documents a scorer published, in order (their windows in ``chunks``)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.chunks: list[list[Chunk]] = []
+
+    def __call__(self, record: AnalysisRecord, chunks: list[Chunk]) -> None:
         self.append(record)
+        self.chunks.append(list(chunks))
+
+
+def deliver(scorer: Scorer, key: str, receive_count: int = 1, size: int | None = None) -> Outcome:
+    """The scorer handed an S3 event for ``key`` (delivery ``receive_count`` of 3)."""
+    return scorer.process_upload(S3Object("bucket", key, "etag", size), Delivery(receive_count, 3))
 
 
 class LoudnessDetector:

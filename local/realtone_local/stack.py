@@ -21,7 +21,8 @@ from realtone_local.procs import Child, port_open, wait_until
 from realtone_local.resources import deploy
 
 ROOT = Path(__file__).resolve().parents[2]
-REGION = "us-east-1"
+# Not us-east-1, so that a region taken from the wrong place shows up in the tests.
+REGION = "eu-central-1"
 DEFAULT_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/realtone"
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
 # Where a running `make run` publishes its settings (for `make invoke`).
@@ -105,6 +106,8 @@ class DevStack:
         aws_env = {
             "AWS_ACCESS_KEY_ID": "test",
             "AWS_SECRET_ACCESS_KEY": "test",
+            # As on Lambda and ECS: the platform says the region.
+            "AWS_REGION": REGION,
             "AWS_DEFAULT_REGION": REGION,
         }
         os.environ.update(aws_env)
@@ -120,12 +123,10 @@ class DevStack:
             "REALTONE_ENV": "dev",
             "REALTONE_DATABASE_URL": database_url,
             "REALTONE_REDIS_URL": redis_url,
-            "REALTONE_AWS_REGION": REGION,
             "REALTONE_AWS_ENDPOINT_URL": endpoint,
             "REALTONE_S3_PUBLIC_ENDPOINT_URL": endpoint,
             "REALTONE_BUCKET": self.outputs["AudioBucketName"],
             "REALTONE_QUEUE_URL": self.outputs["ScoreQueueUrl"],
-            "REALTONE_DLQ_URL": self.outputs["ScoreDeadLetterQueueUrl"],
             "REALTONE_CORS_ORIGINS": origins,
             "REALTONE_MODEL": o.model,
             "REALTONE_MAX_RECEIVE_COUNT": "3",

@@ -9,6 +9,7 @@ import httpx
 import pytest
 
 from realtone_core.cache import analysis_key
+from realtone_local.stack import REGION
 from tests.audio import JUNK, wav_bytes
 from tests.e2e.conftest import wait_terminal
 
@@ -103,7 +104,7 @@ def test_delete_removes_object_rows_and_cache(api, signed_up, running):
     key = body["upload"]["fields"]["key"]
     assert wait_terminal(api, ident, headers)["status"] == "completed"
     env = running.env
-    s3 = boto3.client("s3", endpoint_url=env["REALTONE_AWS_ENDPOINT_URL"], region_name="us-east-1")
+    s3 = boto3.client("s3", endpoint_url=env["REALTONE_AWS_ENDPOINT_URL"], region_name=REGION)
     cache = redis.Redis.from_url(env["REALTONE_REDIS_URL"])
     assert s3.head_object(Bucket=env["REALTONE_BUCKET"], Key=key)
     assert cache.exists(analysis_key(uuid.UUID(ident)))

@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import json
 import random
+import threading
 import time
+import uuid
 from collections.abc import Callable, Iterator
-from typing import Any
+from http.server import BaseHTTPRequestHandler, HTTPServer
+from typing import Any, ClassVar
 
 import httpx
 import pytest
 from fastapi.testclient import TestClient
 
-from realtone_local.stack import DevStack
+from realtone_local.stack import REGION, DevStack
 from tests.accounts import sign_up
 
 pytestmark = pytest.mark.integration
@@ -97,3 +100,38 @@ def queue(services: Any) -> QueueProbe:
 
 def s3_body_key(message: dict[str, Any]) -> str:
     return json.loads(message["Body"])["Records"][0]["s3"]["object"]["key"]
+
+
+class _ResponseCatcher(BaseHTTPRequestHandler):
+    received: ClassVar[list[dict[str, Any]]] = []
+
+    def do_PUT(self) -> None:
+        length = int(self.headers["Content-Length"])
+        type(self).received.append(json.loads(self.rfile.read(length)))
+        self.send_response(200)
+        self.end_headers()
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def response_url():
+    _ResponseCatcher.received = []
+    server = HTTPServer(("127.0.0.1", 0), _ResponseCatcher)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}/response", _ResponseCatcher.received
+    server.shutdown()
+
+
+def cfn_event(url: str, request_type: str) -> dict[str, Any]:
+    return {
+        "RequestType": request_type,
+        "ResponseURL": url,
+        "StackId": f"arn:aws:cloudformation:{REGION}:123456789012:stack/realtone/1",
+        "RequestId": str(uuid.uuid4()),
+        "LogicalResourceId": "DatabaseMigrations",
+        "ResourceType": "Custom::RealToneMigrations",
+        "ResourceProperties": {},
+    }

@@ -237,7 +237,7 @@ def test_unknown_routes_use_the_error_shape(client):
 def test_a_poll_racing_the_scorer_never_reports_an_older_status(client, new_user, services, queue):
     # Found by the CLI tests: the API read "awaiting_upload", the scorer moved the analysis
     # on, and the poll answered (and cached) the stale status.
-    from realtone_api.routes.analyses import _check_upload
+    from realtone_core.lifecycle import reconcile_upload
 
     headers = new_user()
     data = wav_bytes(1.0)
@@ -246,5 +246,6 @@ def test_a_poll_racing_the_scorer_never_reports_an_older_status(client, new_user
     ident = uuid.UUID(r["analysis"]["id"])
     stale = services.analyses.get(ident)
     assert services.analyses.claim(ident, stale.object_key, 900) is not None  # the scorer
-    assert _check_upload(services, stale).status == "processing"
+    reconciled = reconcile_upload(stale, analyses=services.analyses, objects=services.objects)
+    assert reconciled.status == "processing"
     queue.drain()

@@ -3,60 +3,23 @@
 from __future__ import annotations
 
 import json
-import threading
 import uuid
-from http.server import BaseHTTPRequestHandler, HTTPServer
-from typing import Any, ClassVar
+from typing import Any
 
 import psycopg
 import pytest
 
 from realtone_local import postgres
 from realtone_local.resources import STACK_NAME, load_template, local_template
-from realtone_local.stack import ROOT
+from realtone_local.stack import REGION, ROOT
 from realtone_scorer.worker import LocalLambdaContext
+from tests.integration.conftest import cfn_event
 
 pytestmark = pytest.mark.integration
 
 
-class _ResponseCatcher(BaseHTTPRequestHandler):
-    received: ClassVar[list[dict[str, Any]]] = []
-
-    def do_PUT(self) -> None:
-        length = int(self.headers["Content-Length"])
-        type(self).received.append(json.loads(self.rfile.read(length)))
-        self.send_response(200)
-        self.end_headers()
-
-    def log_message(self, *args: object) -> None:
-        pass
-
-
-@pytest.fixture
-def response_url():
-    _ResponseCatcher.received = []
-    server = HTTPServer(("127.0.0.1", 0), _ResponseCatcher)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}/response", _ResponseCatcher.received
-    server.shutdown()
-
-
-def cfn_event(url: str, request_type: str) -> dict[str, Any]:
-    return {
-        "RequestType": request_type,
-        "ResponseURL": url,
-        "StackId": "arn:aws:cloudformation:us-east-1:123456789012:stack/realtone/1",
-        "RequestId": str(uuid.uuid4()),
-        "LogicalResourceId": "DatabaseMigrations",
-        "ResourceType": "Custom::RealToneMigrations",
-        "ResourceProperties": {},
-    }
-
-
 def test_migrations_resource_migrates_a_fresh_database(stack, response_url, monkeypatch):
     from realtone_api import migrations_resource
-    from realtone_core.config import get_settings
 
     url, received = response_url
     fresh = (
@@ -66,7 +29,6 @@ def test_migrations_resource_migrates_a_fresh_database(stack, response_url, monk
     postgres.ensure_database(fresh)
     try:
         monkeypatch.setenv("REALTONE_DATABASE_URL", fresh)
-        get_settings.cache_clear()
         migrations_resource.handler(cfn_event(url, "Create"), LocalLambdaContext())
         migrations_resource.handler(cfn_event(url, "Update"), LocalLambdaContext())
         migrations_resource.handler(cfn_event(url, "Delete"), LocalLambdaContext())
@@ -78,21 +40,15 @@ def test_migrations_resource_migrates_a_fresh_database(stack, response_url, monk
         with psycopg.connect(fresh) as conn:
             assert conn.execute("SELECT count(*) FROM analyses").fetchone()[0] == 0
     finally:
-        get_settings.cache_clear()
         postgres.drop_database(fresh)
 
 
 def test_migrations_resource_reports_failure(stack, response_url, monkeypatch):
     from realtone_api import migrations_resource
-    from realtone_core.config import get_settings
 
     url, received = response_url
     monkeypatch.setenv("REALTONE_DATABASE_URL", "postgresql://postgres@127.0.0.1:1/none")
-    get_settings.cache_clear()
-    try:
-        migrations_resource.handler(cfn_event(url, "Create"), LocalLambdaContext())
-    finally:
-        get_settings.cache_clear()
+    migrations_resource.handler(cfn_event(url, "Create"), LocalLambdaContext())
     assert received[0]["Status"] == "FAILED"
     assert "migrations failed" in received[0]["Reason"]
 
@@ -103,7 +59,7 @@ def test_local_resources_are_the_templates(stack, services):
 
     expected = local_template(load_template(ROOT / "template.yaml"))["Resources"]
     endpoint = stack.env["REALTONE_AWS_ENDPOINT_URL"]
-    cfn = boto3.client("cloudformation", endpoint_url=endpoint, region_name="us-east-1")
+    cfn = boto3.client("cloudformation", endpoint_url=endpoint, region_name=REGION)
     deployed = {
         r["LogicalResourceId"]
         for r in cfn.describe_stack_resources(StackName=STACK_NAME)["StackResources"]
@@ -115,11 +71,12 @@ def test_local_resources_are_the_templates(stack, services):
     ]
     redrive = json.loads(attrs["RedrivePolicy"])
     assert int(redrive["maxReceiveCount"]) == 3
-    assert redrive["deadLetterTargetArn"].endswith(stack.env["REALTONE_DLQ_URL"].rsplit("/", 1)[1])
+    dlq_name = stack.outputs["ScoreDeadLetterQueueUrl"].rsplit("/", 1)[1]
+    assert redrive["deadLetterTargetArn"].endswith(dlq_name)
     assert attrs["VisibilityTimeout"] == "5400"
     policy = json.loads(attrs["Policy"])["Statement"][0]
     assert policy["Condition"]["ArnEquals"]["aws:SourceArn"].endswith(services.settings.bucket)
-    s3 = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1")
+    s3 = boto3.client("s3", endpoint_url=endpoint, region_name=REGION)
     cors = s3.get_bucket_cors(Bucket=services.settings.bucket)["CORSRules"][0]
     assert stack.env["REALTONE_CORS_ORIGINS"].split(",") == cors["AllowedOrigins"]
     notification = s3.get_bucket_notification_configuration(Bucket=services.settings.bucket)
@@ -134,9 +91,7 @@ def test_only_uploads_fire_the_notification(stack, services, queue):
 
     import boto3
 
-    s3 = boto3.client(
-        "s3", endpoint_url=stack.env["REALTONE_AWS_ENDPOINT_URL"], region_name="us-east-1"
-    )
+    s3 = boto3.client("s3", endpoint_url=stack.env["REALTONE_AWS_ENDPOINT_URL"], region_name=REGION)
     s3.put_object(Bucket=services.settings.bucket, Key="elsewhere/x.wav", Body=b"x")
     marker = f"uploads/{uuid.uuid4()}/{uuid.uuid4()}/y.wav"
     s3.put_object(Bucket=services.settings.bucket, Key=marker, Body=b"y")

@@ -81,13 +81,13 @@ def headers(app_client: TestClient) -> dict[str, str]:
 
 @pytest.fixture
 def worker(fragile: Fragile) -> tuple[Worker, Any, str]:
-    from realtone_scorer.app import get_scorer
     from realtone_scorer.handler import lambda_handler
+    from realtone_scorer.runtime import get_runtime, get_scorer
 
     get_scorer()
     services = fragile.services
     w = Worker(
-        services.settings,
+        get_runtime().settings,
         batch_size=10,
         wait_seconds=1,
         visibility_seconds=2,
@@ -120,7 +120,7 @@ def run_until(worker: tuple[Worker, Any, str], done: Any, timeout: float = 30) -
 
 
 def test_postgres_stopped_while_scoring(fragile, app_client, headers, worker, monkeypatch):
-    from realtone_scorer.app import get_scorer
+    from realtone_scorer.runtime import get_scorer
 
     ident, _ = upload(app_client, headers)
     detector = get_scorer().detector

@@ -5,15 +5,19 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
+from dataclasses import replace
 from urllib.parse import quote_plus
 
 import pytest
 
 from realtone_core.models import Status
+from realtone_local.stack import REGION
 from realtone_scorer.worker import LocalLambdaContext, to_lambda_event
 from tests.audio import JUNK, wav_bytes
 from tests.events import EVENTS, load_event
 from tests.integration.conftest import upload_via_post
+
+QUEUE_ARN = f"arn:aws:sqs:{REGION}:000000000000:q"
 
 pytestmark = pytest.mark.integration
 
@@ -94,7 +98,7 @@ def test_scorer_handles_the_real_notification_once(
     headers = new_user()
     ident, _key = uploaded(client, headers, wav_bytes(10.3, 44_100, channels=2), "my voice!.wav")
     messages = queue.wait_for_key(ident)
-    event = to_lambda_event(messages, "arn:aws:sqs:us-east-1:000000000000:q", "us-east-1")
+    event = to_lambda_event(messages, QUEUE_ARN, REGION)
     assert scorer_handler(event, LocalLambdaContext()) == {"batchItemFailures": []}
     record = services.analyses.get(uuid.UUID(ident))
     assert record.status == Status.COMPLETED
@@ -133,15 +137,15 @@ def test_event_file_with_an_encoded_key_is_scored(
 def test_identical_bytes_reuse_the_stored_result_only_when_scored_the_same_way(
     client, new_user, queue, scorer_handler, services
 ):
-    from realtone_scorer.app import get_scorer
     from realtone_scorer.pipeline import scoring_key
+    from realtone_scorer.runtime import get_scorer
 
     data = wav_bytes(6.0, rate=22_050, seed=41)
 
     def score(headers):
         ident, _ = uploaded(client, headers, data)
         messages = queue.wait_for_key(ident)
-        event = to_lambda_event(messages, "arn:aws:sqs:us-east-1:0:q", "us-east-1")
+        event = to_lambda_event(messages, QUEUE_ARN, REGION)
         assert scorer_handler(event, LocalLambdaContext()) == {"batchItemFailures": []}
         for m in messages:
             queue.sqs.delete_message(QueueUrl=queue.url, ReceiptHandle=m["ReceiptHandle"])
@@ -161,10 +165,10 @@ def test_identical_bytes_reuse_the_stored_result_only_when_scored_the_same_way(
     assert "decode_ms" not in timings(second) and timings(second)["score_ms"] == 0
     content = hashlib.sha256(data).hexdigest()
     scorer = get_scorer()
-    key = scoring_key(scorer.settings, scorer.detector)
+    key = scoring_key(scorer.options, scorer.detector)
     found = services.analyses.find_reusable(content, key)
     assert found is not None and found[0] in {first.id, second.id}
-    other = scorer.settings.model_copy(update={"voice_threshold_dbfs": -40.0})
+    other = replace(scorer.options, voice_threshold_dbfs=-40.0)
     assert services.analyses.find_reusable(content, scoring_key(other, scorer.detector)) is None
 
 
@@ -176,9 +180,7 @@ def test_s3_test_event_is_ignored(scorer_handler, services):
 def test_junk_named_wav_fails_with_corrupt_audio(client, new_user, queue, scorer_handler, services):
     headers = new_user()
     ident, _ = uploaded(client, headers, JUNK, "junk.wav")
-    event = to_lambda_event(
-        queue.wait_for_key(ident), "arn:aws:sqs:us-east-1:000000000000:q", "us-east-1"
-    )
+    event = to_lambda_event(queue.wait_for_key(ident), QUEUE_ARN, REGION)
     assert scorer_handler(event, LocalLambdaContext()) == {"batchItemFailures": []}
     got = client.get(f"/v1/analyses/{ident}", headers=headers).json()
     assert got["status"] == "failed"
@@ -191,7 +193,7 @@ def test_a_poison_message_fails_alone(client, new_user, queue, scorer_handler, s
     ident, _ = uploaded(client, headers, wav_bytes(2.0))
     good = queue.wait_for_key(ident)
     poison = {**good[0], "MessageId": "poison-1", "Body": "{not json"}
-    event = to_lambda_event([*good, poison], "arn:aws:sqs:us-east-1:000000000000:q", "us-east-1")
+    event = to_lambda_event([*good, poison], QUEUE_ARN, REGION)
     result = scorer_handler(event, LocalLambdaContext())
     assert result == {"batchItemFailures": [{"itemIdentifier": "poison-1"}]}
     assert services.analyses.get(uuid.UUID(ident)).status == Status.COMPLETED
@@ -200,15 +202,15 @@ def test_a_poison_message_fails_alone(client, new_user, queue, scorer_handler, s
 def test_duplicate_events_are_processed_once(
     client, new_user, queue, scorer_handler, services, monkeypatch
 ):
-    from realtone_scorer.app import get_scorer
+    from realtone_scorer.runtime import get_scorer
 
     scorer = get_scorer()
     calls: list[str] = []
     original = scorer.process_upload
 
-    def counting(key: str, receive_count: int = 1):
-        calls.append(key)
-        return original(key, receive_count=receive_count)
+    def counting(s3_object, delivery):
+        calls.append(s3_object.key)
+        return original(s3_object, delivery)
 
     monkeypatch.setattr(scorer, "process_upload", counting)
     headers = new_user()
@@ -216,9 +218,7 @@ def test_duplicate_events_are_processed_once(
     messages = queue.wait_for_key(ident)
     # S3 may send the same notification twice, under different message ids.
     twin = {**messages[0], "MessageId": "duplicate-of-" + messages[0]["MessageId"]}
-    event = to_lambda_event(
-        [messages[0], twin], "arn:aws:sqs:us-east-1:000000000000:q", "us-east-1"
-    )
+    event = to_lambda_event([messages[0], twin], QUEUE_ARN, REGION)
     assert scorer_handler(event, LocalLambdaContext()) == {"batchItemFailures": []}
     assert services.analyses.get(uuid.UUID(ident)).status == Status.COMPLETED
     # The idempotency record (bucket, key, ETag) answered the twin: the scorer ran once.
@@ -233,7 +233,7 @@ def test_an_event_for_a_deleted_analysis_is_dropped(
     ident, _ = uploaded(client, headers, wav_bytes(2.0))
     messages = queue.wait_for_key(ident)
     assert client.delete(f"/v1/analyses/{ident}", headers=headers).status_code == 204
-    event = to_lambda_event(messages, "arn:aws:sqs:us-east-1:000000000000:q", "us-east-1")
+    event = to_lambda_event(messages, QUEUE_ARN, REGION)
     assert scorer_handler(event, LocalLambdaContext()) == {"batchItemFailures": []}
     assert services.analyses.get(uuid.UUID(ident)) is None
     assert services.cache.get(uuid.UUID(ident)) is None
@@ -243,7 +243,7 @@ def test_an_event_for_a_deleted_analysis_is_dropped(
 def test_an_upload_landing_after_its_analysis_was_deleted_is_tagged_abandoned(
     client, new_user, queue, scorer_handler, services
 ):
-    from realtone_core.storage import ABANDONED_TAG
+    from realtone_core.s3 import ABANDONED_TAG
 
     headers = new_user()
     data = wav_bytes(2.0)
@@ -259,7 +259,7 @@ def test_an_upload_landing_after_its_analysis_was_deleted_is_tagged_abandoned(
         upload_via_post(body["upload"], data, "audio/wav").status_code == 204
     )  # policy still valid
     messages = queue.wait_for_key(body["analysis"]["id"])
-    event = to_lambda_event(messages, "arn:aws:sqs:us-east-1:000000000000:q", "us-east-1")
+    event = to_lambda_event(messages, QUEUE_ARN, REGION)
     assert scorer_handler(event, LocalLambdaContext()) == {"batchItemFailures": []}
     key = body["upload"]["fields"]["key"]
     tags = services.objects._client.get_object_tagging(Bucket=services.settings.bucket, Key=key)[

@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 import uuid
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from realtone_core.models import Status
 from realtone_core.sweep import run_sweep
+from realtone_scorer.runtime import get_runtime
 from realtone_scorer.worker import Worker
 from tests.audio import wav_bytes
 from tests.integration.conftest import upload_via_post
@@ -39,7 +40,7 @@ def upload(client, headers, data=None):
 @pytest.fixture
 def worker(services, scorer_ready):
     return Worker(
-        services.settings,
+        get_runtime().settings,
         batch_size=10,
         wait_seconds=1,
         visibility_seconds=2,
@@ -49,8 +50,8 @@ def worker(services, scorer_ready):
 
 @pytest.fixture(scope="module")
 def scorer_ready(stack):
-    from realtone_scorer.app import get_scorer
     from realtone_scorer.handler import lambda_handler
+    from realtone_scorer.runtime import get_scorer
 
     get_scorer()
     return lambda_handler
@@ -129,15 +130,15 @@ def test_sigterm_while_busy_finishes_the_message_first(client, new_user, queue, 
 
 
 def test_a_message_that_keeps_failing_reaches_the_dlq_and_fails_the_analysis(
-    client, new_user, queue, worker, scorer_ready, services, monkeypatch
+    client, new_user, queue, worker, scorer_ready, services, monkeypatch, stack
 ):
-    from realtone_scorer.app import get_scorer
+    from realtone_scorer.runtime import get_scorer
 
     def broken(windows):
         raise RuntimeError("simulated model failure")
 
     monkeypatch.setattr(get_scorer().detector, "score", broken)
-    dlq_url = os.environ["REALTONE_DLQ_URL"]
+    dlq_url = stack.outputs["ScoreDeadLetterQueueUrl"]
     headers = new_user()
     ident = upload(client, headers)
     arn = queue_arn(services)
@@ -183,7 +184,7 @@ def test_sweep_expires_requeues_and_fails(client, new_user, queue, services):
     queue.drain()
     _age(services, spent, status="processing", claimed_at=long_ago, attempts=3)
 
-    report = run_sweep(services)
+    report = run_sweep(services, services.settings.queue_url)
 
     assert report.expired == [never["analysis"]["id"]]
     assert set(report.requeued) == {lost["analysis"]["id"], died}
@@ -195,7 +196,7 @@ def test_sweep_expires_requeues_and_fails(client, new_user, queue, services):
     bodies = [m["Body"] for m in queue.wait_for_key("uploads/", timeout=5)]
     assert any(lost["analysis"]["id"] in b for b in bodies) and any(died in b for b in bodies)
     # A second sweep right away sends nothing new.
-    again = run_sweep(services)
+    again = run_sweep(services, services.settings.queue_url)
     assert (again.expired, again.requeued, again.failed) == ([], [], [])
     queue.drain()
 
@@ -211,7 +212,7 @@ def test_requeued_analyses_complete(client, new_user, queue, worker, scorer_read
         claimed_at=datetime.now(UTC) - timedelta(hours=1),
         attempts=1,
     )
-    assert run_sweep(services).requeued == [died]
+    assert run_sweep(services, services.settings.queue_url).requeued == [died]
     deadline = time.monotonic() + 15
     while services.analyses.get(uuid.UUID(died)).status != Status.COMPLETED:
         assert time.monotonic() < deadline, services.analyses.get(uuid.UUID(died))
@@ -222,12 +223,12 @@ def test_windows_of_several_messages_share_forward_passes(
     client, new_user, queue, services, scorer_ready, monkeypatch
 ):
     import realtone_scorer.handler as handler_module
-    from realtone_scorer.app import get_scorer
     from realtone_scorer.pooling import PooledDetector
+    from realtone_scorer.runtime import get_scorer
 
     base = get_scorer()
     pool = PooledDetector(base.detector, max_windows=64)
-    pooled = type(base)(base.settings, base.analyses, base.objects, base.publish, pool)
+    pooled = replace(base, detector=pool)
     monkeypatch.setattr(handler_module, "get_scorer", lambda: pooled)
     headers = new_user()
     idents = [
@@ -235,7 +236,7 @@ def test_windows_of_several_messages_share_forward_passes(
     ]
     time.sleep(1)  # let all four notifications reach the queue
     w = Worker(
-        services.settings,
+        get_runtime().settings,
         batch_size=10,
         wait_seconds=1,
         visibility_seconds=30,

@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from realtone_core.config import Settings
 from realtone_core.models import Status
-from realtone_scorer.service import Scorer
-from tests.fakes import InMemoryAnalyses, InMemoryObjects, LoudnessDetector, Published
+from realtone_scorer.options import ScoringOptions
+from realtone_scorer.uploads import Scorer
+from tests.fakes import InMemoryAnalyses, InMemoryObjects, LoudnessDetector, Published, deliver
 from tests.hostile import corpus
 
 CASES = corpus()
@@ -28,10 +28,10 @@ def test_the_corpus_is_big_enough():
 @pytest.mark.parametrize(("name", "data", "expected"), CASES, ids=[c[0] for c in CASES])
 def test_hostile_audio_ends_cleanly(name, data, expected):
     analyses, objects, published = InMemoryAnalyses(), InMemoryObjects(), Published()
-    scorer = Scorer(Settings(), analyses, objects, published, FiniteCheckingDetector())
+    scorer = Scorer(ScoringOptions(), analyses, objects, published, FiniteCheckingDetector())
     record = analyses.add()
     objects.objects[record.object_key] = data
-    scorer.process_upload(record.object_key)
+    deliver(scorer, record.object_key)
     done = analyses.rows[record.id]
     assert done.status in (Status.COMPLETED, Status.FAILED)
     assert (done.error_code or "completed") == expected, done.error_message

@@ -1,19 +1,20 @@
+from dataclasses import replace
 from uuid import UUID
 
 import pytest
 
-from realtone_core.config import Settings
 from realtone_core.models import Status
-from realtone_scorer.service import Outcome, Scorer
+from realtone_scorer.options import ScoringOptions
+from realtone_scorer.uploads import Outcome, Scorer
 from tests.audio import JUNK, wav_bytes
-from tests.fakes import InMemoryAnalyses, InMemoryObjects, LoudnessDetector, Published
+from tests.fakes import InMemoryAnalyses, InMemoryObjects, LoudnessDetector, Published, deliver
 
 
 @pytest.fixture
 def parts():
     analyses, objects, published = InMemoryAnalyses(), InMemoryObjects(), Published()
     detector = LoudnessDetector()
-    scorer = Scorer(Settings(max_receive_count=3), analyses, objects, published, detector)
+    scorer = Scorer(ScoringOptions(), analyses, objects, published, detector)
     return scorer, analyses, objects, published, detector
 
 
@@ -21,7 +22,7 @@ def test_scores_an_upload_once(parts):
     scorer, analyses, objects, published, _ = parts
     record = analyses.add()
     objects.objects[record.object_key] = wav_bytes(10.3, 44_100, channels=2)
-    assert scorer.process_upload(record.object_key) is Outcome.COMPLETED
+    assert deliver(scorer, record.object_key) is Outcome.COMPLETED
     done = analyses.rows[record.id]
     assert done.status == Status.COMPLETED
     assert [(c.start_time_seconds, c.end_time_seconds) for c in analyses.chunks[record.id]] == [
@@ -33,7 +34,7 @@ def test_scores_an_upload_once(parts):
     assert done.model.name == "test:loudness"
     assert [r.status for r in published] == [Status.PROCESSING, Status.COMPLETED]
     # The same event again (a redelivery or a duplicate notification) scores nothing.
-    assert scorer.process_upload(record.object_key) is Outcome.SKIPPED
+    assert deliver(scorer, record.object_key) is Outcome.SKIPPED
     assert analyses.complete_calls == 1
 
 
@@ -41,7 +42,7 @@ def test_bad_audio_fails_with_its_code(parts):
     scorer, analyses, objects, published, _ = parts
     record = analyses.add()
     objects.objects[record.object_key] = JUNK
-    assert scorer.process_upload(record.object_key) is Outcome.FAILED
+    assert deliver(scorer, record.object_key) is Outcome.FAILED
     assert analyses.rows[record.id].error_code == "corrupt_audio"
     assert published[-1].status == Status.FAILED
 
@@ -49,17 +50,17 @@ def test_bad_audio_fails_with_its_code(parts):
 def test_missing_object_fails_with_upload_missing(parts):
     scorer, analyses, *_ = parts
     record = analyses.add()
-    assert scorer.process_upload(record.object_key) is Outcome.FAILED
+    assert deliver(scorer, record.object_key) is Outcome.FAILED
     assert analyses.rows[record.id].error_code == "upload_missing"
 
 
 def test_unknown_or_foreign_keys_are_skipped(parts):
     scorer, analyses, objects, *_ = parts
     record = analyses.add()
-    assert scorer.process_upload("elsewhere/x.wav") is Outcome.SKIPPED
+    assert deliver(scorer, "elsewhere/x.wav") is Outcome.SKIPPED
     other_name = record.object_key.rsplit("/", 1)[0] + "/other.wav"
     objects.objects[other_name] = wav_bytes(2)
-    assert scorer.process_upload(other_name) is Outcome.SKIPPED
+    assert deliver(scorer, other_name) is Outcome.SKIPPED
     assert analyses.rows[record.id].status == Status.AWAITING_UPLOAD
 
 
@@ -69,10 +70,42 @@ def test_transient_failure_is_retried_then_completes(parts):
     record = analyses.add()
     objects.objects[record.object_key] = wav_bytes(5)
     with pytest.raises(RuntimeError):
-        scorer.process_upload(record.object_key, receive_count=1)
+        deliver(scorer, record.object_key, 1)
     assert analyses.rows[record.id].status == Status.PROCESSING
-    # Released: the redelivered message may take it again at once.
-    assert scorer.process_upload(record.object_key, receive_count=2) is Outcome.COMPLETED
+    # Released: even a first delivery (a duplicate event, or the sweep's resend), which
+    # respects a live lease, may take it at once.
+    assert deliver(scorer, record.object_key, 1) is Outcome.COMPLETED
+
+
+def test_a_live_claim_is_not_taken_by_a_duplicate_event(parts):
+    scorer, analyses, objects, *_ = parts
+    record = analyses.add()
+    objects.objects[record.object_key] = wav_bytes(5)
+    assert analyses.claim(record.id, record.object_key, 900) is not None  # a live scorer
+    assert deliver(scorer, record.object_key, 1) is Outcome.SKIPPED
+    # A redelivery means the earlier attempt is over: it takes the claim over.
+    assert deliver(scorer, record.object_key, 2) is Outcome.COMPLETED
+
+
+@pytest.mark.parametrize("event_size", [None, 10**9])
+def test_an_object_over_the_size_limit_fails_too_large(parts, event_size):
+    scorer, analyses, objects, *_ = parts
+    scorer.max_upload_bytes = 50_000
+    record = analyses.add()
+    objects.objects[record.object_key] = wav_bytes(5)  # 160 kB
+    # Whether the event says the size or not, the limit holds (the download stops at it).
+    assert deliver(scorer, record.object_key, size=event_size) is Outcome.FAILED
+    assert analyses.rows[record.id].error_code == "too_large"
+
+
+def test_the_completed_document_is_published_with_its_windows(parts):
+    scorer, analyses, objects, published, _ = parts
+    record = analyses.add()
+    objects.objects[record.object_key] = wav_bytes(9.0)
+    assert deliver(scorer, record.object_key) is Outcome.COMPLETED
+    assert published[-1].status == Status.COMPLETED
+    assert published.chunks[-1] == analyses.chunks[record.id]
+    assert [len(c) for c in published.chunks[:-1]] == [0]  # processing: no windows yet
 
 
 def test_last_attempt_marks_internal_error(parts):
@@ -81,7 +114,7 @@ def test_last_attempt_marks_internal_error(parts):
     record = analyses.add()
     objects.objects[record.object_key] = wav_bytes(5)
     with pytest.raises(RuntimeError):
-        scorer.process_upload(record.object_key, receive_count=3)
+        deliver(scorer, record.object_key, 3)
     assert analyses.rows[record.id].status == Status.FAILED
     assert analyses.rows[record.id].error_code == "internal_error"
 
@@ -95,7 +128,7 @@ def test_silent_audio_is_inconclusive_and_never_scored(parts):
     record = analyses.add()
     quiet = (1e-5 * np.ones(16_000 * 6)).astype(np.float32)
     objects.objects[record.object_key] = encode(quiet, 16_000, "WAV", "FLOAT")
-    assert scorer.process_upload(record.object_key) is Outcome.COMPLETED
+    assert deliver(scorer, record.object_key) is Outcome.COMPLETED
     assert detector.calls == 0
     assert analyses.rows[record.id].summary.verdict == "inconclusive"
     assert all(c.score is None and not c.voiced for c in analyses.chunks[record.id])
@@ -107,16 +140,16 @@ def test_identical_uploads_reuse_the_stored_result(parts):
     first, second = analyses.add(), analyses.add("copy.wav")
     objects.objects[first.object_key] = data
     objects.objects[second.object_key] = data
-    assert scorer.process_upload(first.object_key) is Outcome.COMPLETED
+    assert deliver(scorer, first.object_key) is Outcome.COMPLETED
     calls = detector.calls
-    assert scorer.process_upload(second.object_key) is Outcome.COMPLETED
+    assert deliver(scorer, second.object_key) is Outcome.COMPLETED
     assert detector.calls == calls  # the model did not run again
     assert analyses.chunks[second.id] == analyses.chunks[first.id]
     assert analyses.rows[second.id].summary == analyses.rows[first.id].summary
     # Different bytes are scored afresh.
     third = analyses.add("other.wav")
     objects.objects[third.object_key] = wav_bytes(9.0, rate=22_050)
-    assert scorer.process_upload(third.object_key) is Outcome.COMPLETED
+    assert deliver(scorer, third.object_key) is Outcome.COMPLETED
     assert detector.calls > calls
 
 
@@ -127,7 +160,7 @@ def test_a_changed_detector_or_setting_scores_identical_bytes_afresh(parts):
     def upload(name: str) -> UUID:
         record = analyses.add(name)
         objects.objects[record.object_key] = data
-        assert scorer.process_upload(record.object_key) is Outcome.COMPLETED
+        assert deliver(scorer, record.object_key) is Outcome.COMPLETED
         return record.id
 
     first = upload("a.wav")
@@ -139,7 +172,7 @@ def test_a_changed_detector_or_setting_scores_identical_bytes_afresh(parts):
     assert analyses.chunks[recalibrated] != analyses.chunks[first]
     # So is a setting that shapes the result, such as the verdict threshold.
     calls = detector.calls
-    scorer.settings = scorer.settings.model_copy(update={"score_threshold": 0.9})
+    scorer.options = replace(scorer.options, score_threshold=0.9)
     rethresholded = upload("c.wav")
     assert detector.calls > calls
     assert analyses.rows[rethresholded].summary.threshold == 0.9
@@ -155,5 +188,5 @@ def test_an_upload_for_a_deleted_analysis_is_marked_abandoned(parts):
     record = analyses.add()
     objects.objects[record.object_key] = wav_bytes(2.0)
     del analyses.rows[record.id]  # deleted while the upload was in flight
-    assert scorer.process_upload(record.object_key) is Outcome.SKIPPED
+    assert deliver(scorer, record.object_key) is Outcome.SKIPPED
     assert objects.abandoned == {record.object_key}

@@ -16,11 +16,12 @@ from realtone_api.security import (
     issue_refresh_token,
     verify_password,
 )
-from realtone_core.config import Settings
+from realtone_api.settings import ApiSettings
 from realtone_core.formats import is_accepted_upload, sniff_container
-from realtone_core.storage import parse_upload_key, safe_filename, upload_key
+from realtone_core.s3 import parse_upload_key, safe_filename, upload_key
 
-SETTINGS = Settings(jwt_secret="unit-test-secret-" + "x" * 32)
+PLACE = {"aws_region": "eu-west-3", "bucket": "audio-bucket", "queue_url": "https://sqs/q"}
+SETTINGS = ApiSettings(**PLACE, jwt_secret="unit-test-secret-" + "x" * 32)
 
 
 def test_passwords_hash_and_verify():
@@ -63,15 +64,15 @@ def test_bad_access_tokens_are_refused(kind):
 def test_production_refuses_the_default_secret():
     for env in ("prod", "test"):
         with pytest.raises(ValidationError, match="REALTONE_JWT_SECRET"):
-            Settings(env=env)
+            ApiSettings(**PLACE, env=env)
         with pytest.raises(ValidationError, match="REALTONE_JWT_SECRET"):
-            Settings(env=env, jwt_secret="too-short")
-    Settings(env="prod", jwt_secret="z" * 40)
+            ApiSettings(**PLACE, env=env, jwt_secret="too-short")
+    ApiSettings(**PLACE, env="prod", jwt_secret="z" * 40)
 
 
 def test_origins_come_from_a_comma_separated_variable(monkeypatch):
     monkeypatch.setenv("REALTONE_CORS_ORIGINS", "https://a.example, https://b.example")
-    assert Settings().cors_origins == ["https://a.example", "https://b.example"]
+    assert ApiSettings(**PLACE).cors_origins == ["https://a.example", "https://b.example"]
 
 
 def test_filenames_cannot_change_the_key():

@@ -3,6 +3,7 @@ import pytest
 
 from realtone_core.errors import AudioError
 from realtone_core.models import Chunk
+from realtone_scorer.options import ScoringOptions
 from realtone_scorer.summary import summarize
 from realtone_scorer.windows import plan_windows, window_samples
 
@@ -15,7 +16,7 @@ def plan(seconds: float | np.ndarray, hop: float = 4.0):
         if isinstance(seconds, np.ndarray)
         else 0.3 * np.ones(round(seconds * RATE), np.float32)
     )
-    return plan_windows(x, RATE, 4.0, hop, 0.5, -50.0)
+    return plan_windows(x, RATE, ScoringOptions(hop_seconds=hop))
 
 
 def spans(windows):

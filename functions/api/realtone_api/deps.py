@@ -1,8 +1,9 @@
-"""FastAPI dependencies: settings, the process's adapters and the authenticated user."""
+"""FastAPI dependencies: the process's adapters and the authenticated user."""
 
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass, fields
 from functools import lru_cache
 from typing import Annotated
 from uuid import UUID
@@ -12,29 +13,48 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from realtone_api.security import InvalidTokenError, decode_token
-from realtone_core.config import Settings, get_settings
+from realtone_api.settings import ApiSettings, get_settings
 from realtone_core.errors import ErrorCode, RealToneError
+from realtone_core.limits import RateLimiter
 from realtone_core.models import User
 from realtone_core.services import Services
+from realtone_core.store import RefreshTokenStore, UserStore
+
+
+@dataclass
+class ApiServices(Services):
+    settings: ApiSettings
+    users: UserStore
+    refresh_tokens: RefreshTokenStore
+    limiter: RateLimiter
+
+    @classmethod
+    def from_api_settings(cls, settings: ApiSettings) -> ApiServices:
+        core = Services.from_settings(settings, settings.s3_public_endpoint_url)
+        return cls(
+            **{f.name: getattr(core, f.name) for f in fields(Services)},
+            users=UserStore(core.db),
+            refresh_tokens=RefreshTokenStore(core.db),
+            limiter=RateLimiter(settings.redis_url),
+        )
+
+    def close(self) -> None:
+        super().close()
+        self.limiter.close()
 
 
 @lru_cache(maxsize=1)
-def get_services() -> Services:
+def get_services() -> ApiServices:
     """One set of adapters per process: a warm Lambda reuses its connections."""
-    return Services.from_settings(get_settings())
+    return ApiServices.from_api_settings(get_settings())
 
 
-async def _settings() -> Settings:
-    return get_settings()
-
-
-async def _services() -> Services:
+async def _services() -> ApiServices:
     # async: FastAPI would run a plain function in its thread pool, a hop per request.
     return get_services()
 
 
-SettingsDep = Annotated[Settings, Depends(_settings)]
-ServicesDep = Annotated[Services, Depends(_services)]
+ServicesDep = Annotated[ApiServices, Depends(_services)]
 
 _bearer = HTTPBearer(auto_error=False)
 
@@ -65,7 +85,7 @@ _KNOWN_USER_SECONDS = 60.0
 _known_users: dict[UUID, tuple[float, User]] = {}
 
 
-async def _known_user(services: Services, user_id: UUID) -> User | None:
+async def _known_user(services: ApiServices, user_id: UUID) -> User | None:
     """The token's user, looked up at most once a minute per process: status polling would
     otherwise cost a database round trip per request just to learn the account exists."""
     now = time.monotonic()

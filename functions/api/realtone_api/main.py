@@ -11,7 +11,7 @@ from mangum import Mangum
 from realtone_api.errors import install_error_handlers
 from realtone_api.middleware import AccessLog, BodySizeLimit, SecurityHeaders
 from realtone_api.routes import analyses, auth, health, ui
-from realtone_core.config import get_settings
+from realtone_api.settings import get_settings
 
 logger = Logger(service="realtone-api")
 

@@ -10,7 +10,7 @@ from urllib.parse import urlsplit
 from fastapi import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from realtone_core.config import Settings
+from realtone_api.settings import ApiSettings
 
 
 class BodySizeLimit:
@@ -64,7 +64,7 @@ class _TooLarge(HTTPException):
         super().__init__(413, f"Request body over {max_bytes} bytes")
 
 
-def s3_origins(settings: Settings) -> list[str]:
+def s3_origins(settings: ApiSettings) -> list[str]:
     """Where the browser sends uploads and fetches audio from."""
     if settings.s3_public_endpoint_url:
         parts = urlsplit(settings.s3_public_endpoint_url)
@@ -76,7 +76,7 @@ def s3_origins(settings: Settings) -> list[str]:
     ]
 
 
-def security_headers(settings: Settings) -> list[tuple[bytes, bytes]]:
+def security_headers(settings: ApiSettings) -> list[tuple[bytes, bytes]]:
     s3 = " ".join(s3_origins(settings))
     csp = (
         "default-src 'self'; "
@@ -99,7 +99,7 @@ def security_headers(settings: Settings) -> list[tuple[bytes, bytes]]:
 class SecurityHeaders:
     """Adds the browser-hardening headers to every response (the UI and the API)."""
 
-    def __init__(self, app: ASGIApp, settings: Settings) -> None:
+    def __init__(self, app: ASGIApp, settings: ApiSettings) -> None:
         self.app = app
         self.headers = security_headers(settings)
 

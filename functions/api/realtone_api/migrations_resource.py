@@ -13,7 +13,7 @@ from typing import Any
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from realtone_core.config import get_settings
+from realtone_core.config import MigrationSettings
 from realtone_core.migrate import migrate
 
 logger = Logger(service="realtone-migrations")
@@ -50,7 +50,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> None:
         _respond(event, "SUCCESS", "schema kept on delete", {})
         return
     try:
-        applied = migrate(get_settings().database_url)
+        applied = migrate(MigrationSettings.load().database_url)
     except Exception as exc:
         logger.exception("migrations failed")
         # FAILED makes CloudFormation roll the deployment back.

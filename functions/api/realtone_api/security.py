@@ -11,7 +11,7 @@ import jwt
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
-from realtone_core.config import Settings
+from realtone_api.settings import ApiSettings
 
 _hasher = PasswordHasher()
 # Verifying against this when the email is unknown keeps both paths equally slow, so response
@@ -52,11 +52,11 @@ class InvalidTokenError(Exception):
     pass
 
 
-def issue_access_token(settings: Settings, user_id: UUID) -> str:
+def issue_access_token(settings: ApiSettings, user_id: UUID) -> str:
     return _encode(settings, user_id, "access", settings.access_token_seconds, {})
 
 
-def issue_refresh_token(settings: Settings, user_id: UUID, family: UUID | None) -> IssuedRefresh:
+def issue_refresh_token(settings: ApiSettings, user_id: UUID, family: UUID | None) -> IssuedRefresh:
     jti = uuid4()
     family = family or uuid4()
     token = _encode(
@@ -70,7 +70,7 @@ def issue_refresh_token(settings: Settings, user_id: UUID, family: UUID | None) 
     return IssuedRefresh(token, jti, family, expires_at)
 
 
-def decode_token(settings: Settings, token: str, expected: TokenType) -> TokenClaims:
+def decode_token(settings: ApiSettings, token: str, expected: TokenType) -> TokenClaims:
     try:
         claims = jwt.decode(
             token,
@@ -91,7 +91,7 @@ def decode_token(settings: Settings, token: str, expected: TokenType) -> TokenCl
 
 
 def _encode(
-    settings: Settings, user_id: UUID, typ: TokenType, ttl: int, extra: dict[str, Any]
+    settings: ApiSettings, user_id: UUID, typ: TokenType, ttl: int, extra: dict[str, Any]
 ) -> str:
     now = datetime.now(UTC)
     payload: dict[str, Any] = {

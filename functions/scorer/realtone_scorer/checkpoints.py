@@ -36,15 +36,12 @@ from realtone_scorer.detector import (
     state_sha256,
     tiny_config,
 )
+from realtone_scorer.families.base import ModelLoadError
 
 DEV_TINY = "dev:tiny"
 _DEV_TINY_SEED = 20_260_101
 HEAD_FILE = "head.pt"
 CARD_FILE = "model_card.json"
-
-
-class ModelLoadError(RuntimeError):
-    """The configured model cannot be used; raised at start, with what to fix."""
 
 
 def build_dev_tiny() -> WavLMDetector:

@@ -18,11 +18,11 @@ from typing import Any
 
 import numpy as np
 
-from realtone_core.config import Settings
 from realtone_core.errors import AudioError
 from realtone_scorer.calibration import fit
 from realtone_scorer.checkpoints import calibration_path, load_detector
 from realtone_scorer.metrics import auc, equal_error_rate, roc_points
+from realtone_scorer.options import ScoringOptions
 from realtone_scorer.pipeline import DetectorPort, score_file
 from realtone_scorer.protocol import Item, ProtocolError, read_protocol
 
@@ -37,14 +37,18 @@ class Scored:
 
 
 def score_items(
-    items: list[Item], settings: Settings, detector: DetectorPort, progress: bool
+    items: list[Item],
+    options: ScoringOptions,
+    detector: DetectorPort,
+    progress: bool,
+    batch_size: int = 8,
 ) -> Scored:
     out = Scored()
     started = time.perf_counter()
     bar = _progress(items, progress, "scoring")
     for item in bar:
         try:
-            result = score_file(item.path, settings, detector)
+            result = score_file(item.path, options, detector, batch_size)
         except AudioError as exc:
             out.failed[str(item.path)] = exc.code
             continue
@@ -186,8 +190,9 @@ def main(argv: list[str] | None = None) -> int:
             print("error: --calibrate needs a local checkpoint to write beside", file=sys.stderr)
             return 2
         detector.calibration = None  # fit on the raw scores
-    settings = Settings(batch_size=args.batch_size)
-    scored = score_items(items, settings, detector, progress=not args.no_progress)
+    scored = score_items(
+        items, ScoringOptions(), detector, not args.no_progress, batch_size=args.batch_size
+    )
     if len({i.spoof for i in scored.items}) < 2:
         print("error: need scored bona fide and spoof files to evaluate", file=sys.stderr)
         return 2

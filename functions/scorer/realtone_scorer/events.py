@@ -9,6 +9,8 @@ from urllib.parse import unquote_plus
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from realtone_scorer.uploads import S3Object
+
 
 class _S3Object(BaseModel):
     model_config = ConfigDict(populate_by_name=True)
@@ -51,3 +53,11 @@ class S3Notification(BaseModel):
     @property
     def is_test_event(self) -> bool:
         return self.event == "s3:TestEvent"
+
+    def created_objects(self) -> list[S3Object]:
+        """The objects this notification says were created, as the scorer takes them."""
+        return [
+            S3Object(r.s3.bucket.name, r.key, r.s3.object.etag, r.s3.object.size)
+            for r in self.records
+            if r.is_object_created
+        ]

@@ -8,10 +8,9 @@ in Postgres); the analysis's conditional status update guards the rest.
 
 from __future__ import annotations
 
-import contextvars
 import os
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics
@@ -29,9 +28,10 @@ from aws_lambda_powertools.utilities.idempotency.exceptions import (
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from realtone_core.idempotency import PostgresPersistenceLayer
-from realtone_scorer.app import get_runtime, get_scorer
 from realtone_scorer.events import S3Notification
 from realtone_scorer.pooling import PooledDetector
+from realtone_scorer.runtime import get_runtime, get_scorer
+from realtone_scorer.uploads import Delivery, S3Object
 
 logger = Logger(service="realtone-scorer")
 metrics = Metrics(namespace="RealTone", service="realtone-scorer")
@@ -52,9 +52,8 @@ if os.environ.get("AWS_LAMBDA_FUNCTION_NAME"):
     persistence_store=PostgresPersistenceLayer(lambda: get_runtime().services.db),
     config=idempotency,
 )
-def score_object(*, s3_object: dict[str, Any], receive_count: int) -> str:
-    outcome = get_scorer().process_upload(s3_object["key"], receive_count=receive_count)
-    return outcome.value
+def score_object(*, s3_object: S3Object, delivery: Delivery) -> str:
+    return get_scorer().process_upload(s3_object, delivery).value
 
 
 def record_handler(record: SQSRecord) -> None:
@@ -63,27 +62,23 @@ def record_handler(record: SQSRecord) -> None:
         logger.info("ignoring s3:TestEvent")
         metrics.add_metric(name="IgnoredTestEvents", unit=MetricUnit.Count, value=1)
         return
-    receive_count = int(record.attributes.approximate_receive_count or 1)
-    for s3_record in notification.records:
-        if not s3_record.is_object_created:
-            continue
-        s3_object = {
-            "bucket": s3_record.s3.bucket.name,
-            "key": s3_record.key,
-            "etag": s3_record.s3.object.etag,
-        }
+    delivery = Delivery(
+        int(record.attributes.approximate_receive_count or 1),
+        get_runtime().settings.max_receive_count,
+    )
+    for s3_object in notification.created_objects():
         try:
-            if receive_count > 1:
-                # A retry of this very message: the earlier attempt is over, though it may have
-                # died before clearing its in-progress record. The claim guards the analysis.
-                outcome = get_scorer().process_upload(s3_record.key, receive_count).value
+            if delivery.is_retry:
+                # The earlier attempt is over, though it may have died before clearing its
+                # in-progress record: the analysis's claim guards it instead.
+                outcome = get_scorer().process_upload(s3_object, delivery).value
             else:
-                outcome = score_object(s3_object=s3_object, receive_count=receive_count)
+                outcome = score_object(s3_object=s3_object, delivery=delivery)
         except IdempotencyAlreadyInProgressError:
             # Another delivery of this object is being scored, or was, by a scorer that died.
             # Retry later: by then it is finished (and answered from the record) or its
             # in-progress mark has expired.
-            logger.info("same object in progress elsewhere; retrying later", key=s3_record.key)
+            logger.info("same object in progress elsewhere; retrying later", key=s3_object.key)
             raise
         metrics.add_metric(name=f"Analyses{outcome.title()}", unit=MetricUnit.Count, value=1)
 
@@ -96,33 +91,14 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     detector = get_scorer().detector
     records = event.get("Records", [])
     if isinstance(detector, PooledDetector) and len(records) > 1:
-        handler = _score_side_by_side(detector, records)
+        # Batching across messages: each record still goes through record_handler, in a
+        # thread of its own; the BatchProcessor collects each one's outcome.
+        wait = detector.side_by_side(
+            {raw["messageId"]: partial(record_handler, SQSRecord(raw)) for raw in records}
+        )
+        handler = lambda record: wait(record.message_id)  # noqa: E731
     return dict(
         process_partial_response(
             event=event, record_handler=handler, processor=processor, context=context
         )
     )
-
-
-def _score_side_by_side(
-    pool: PooledDetector, records: list[dict[str, Any]]
-) -> Callable[[SQSRecord], None]:
-    """Batching across messages: every record of the event goes through ``record_handler``
-    in a thread of its own, so their windows meet in the pool's forward passes. The
-    BatchProcessor then collects each record's outcome (its exception, if it failed), so
-    partial batch failures work as ever."""
-
-    def run(raw: dict[str, Any]) -> None:
-        try:
-            record_handler(SQSRecord(raw))
-        finally:
-            pool.finished()
-
-    pool.expect(len(records))
-    executor = ThreadPoolExecutor(max_workers=len(records), thread_name_prefix="record")
-    futures = {
-        raw["messageId"]: executor.submit(contextvars.copy_context().run, run, raw)
-        for raw in records
-    }
-    executor.shutdown(wait=False)
-    return lambda record: futures[record.message_id].result()

@@ -14,9 +14,9 @@ from typing import Protocol
 
 import numpy as np
 
-from realtone_core.config import Settings
 from realtone_core.models import Chunk, ModelCard, ScoringResult
 from realtone_scorer.audio import TARGET_RATE, decode
+from realtone_scorer.options import ScoringOptions
 from realtone_scorer.summary import summarize
 from realtone_scorer.windows import plan_windows, window_samples
 
@@ -32,20 +32,10 @@ class DetectorPort(Protocol):
     def score(self, windows: np.ndarray) -> np.ndarray: ...
 
 
-def scoring_key(settings: Settings, detector: DetectorPort) -> str:
+def scoring_key(options: ScoringOptions, detector: DetectorPort) -> str:
     """Two uploads with the same bytes and the same key get the same result, so one may
-    reuse the other's: the detector's identity plus every setting that shapes a result."""
-    s = settings
-    shape = {
-        "detector": detector.identity,
-        "window_seconds": s.window_seconds,
-        "hop_seconds": s.hop_seconds,
-        "min_tail_seconds": s.min_tail_seconds,
-        "voice_threshold_dbfs": s.voice_threshold_dbfs,
-        "max_duration_seconds": s.max_duration_seconds,
-        "score_threshold": s.score_threshold,
-        "inconclusive_band": s.inconclusive_band,
-    }
+    reuse the other's: the detector's identity plus every option that shapes a result."""
+    shape = {"detector": detector.identity, **options.as_dict()}
     return hashlib.sha256(json.dumps(shape, sort_keys=True).encode()).hexdigest()
 
 
@@ -54,24 +44,16 @@ def ms_since(t0: float) -> int:
 
 
 def score_samples(
-    samples: np.ndarray, settings: Settings, detector: DetectorPort
+    samples: np.ndarray, options: ScoringOptions, detector: DetectorPort, batch_size: int = 8
 ) -> tuple[list[Chunk], int]:
     """Window 16 kHz samples and score the voiced windows; returns chunks and model ms."""
-    s = settings
-    windows = plan_windows(
-        samples,
-        TARGET_RATE,
-        s.window_seconds,
-        s.hop_seconds,
-        s.min_tail_seconds,
-        s.voice_threshold_dbfs,
-    )
-    length = round(s.window_seconds * TARGET_RATE)
+    windows = plan_windows(samples, TARGET_RATE, options)
+    length = round(options.window_seconds * TARGET_RATE)
     voiced = [w for w in windows if w.voiced]
     scores: dict[int, float] = {}
     t0 = time.perf_counter()
-    for i in range(0, len(voiced), s.batch_size):
-        batch = voiced[i : i + s.batch_size]
+    for i in range(0, len(voiced), batch_size):
+        batch = voiced[i : i + batch_size]
         values = detector.score(np.stack([window_samples(samples, w, length) for w in batch]))
         scores.update((w.index, float(v)) for w, v in zip(batch, values, strict=True))
     chunks = [
@@ -87,18 +69,20 @@ def score_samples(
     return chunks, ms_since(t0)
 
 
-def score_file(path: Path, settings: Settings, detector: DetectorPort) -> ScoringResult:
+def score_file(
+    path: Path, options: ScoringOptions, detector: DetectorPort, batch_size: int = 8
+) -> ScoringResult:
     """Score one local file; raises ``AudioError`` for audio that cannot be scored."""
     started = time.perf_counter()
-    audio = decode(path, settings.max_duration_seconds)
+    audio = decode(path, options.max_duration_seconds)
     decode_ms = ms_since(started)
-    chunks, score_ms = score_samples(audio.samples, settings, detector)
+    chunks, score_ms = score_samples(audio.samples, options, detector, batch_size)
     total = ms_since(started)
     return ScoringResult(
         duration_seconds=audio.duration_seconds,
         processing_ms=total,
         model=detector.card,
-        summary=summarize(chunks, settings.score_threshold, settings.inconclusive_band),
+        summary=summarize(chunks, options.score_threshold, options.inconclusive_band),
         chunks=chunks,
         timings={"decode_ms": decode_ms, "score_ms": score_ms, "total_ms": total},
     )

@@ -10,9 +10,11 @@ runs one forward pass for all waiting requests and hands each its scores.
 
 from __future__ import annotations
 
+import contextvars
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
@@ -67,6 +69,27 @@ class PooledDetector:
             yield
         finally:
             self.finished()
+
+    def side_by_side(self, jobs: dict[str, Callable[[], None]]) -> Callable[[str], None]:
+        """Start every job (one upload each) in a thread of its own, so their windows meet in
+        shared forward passes. Returns ``wait(job_id)``, which waits for that job and raises
+        its error: a caller that collects outcomes one by one (the BatchProcessor's partial
+        batch failures) keeps working as ever."""
+
+        def run(job: Callable[[], None]) -> None:
+            try:
+                job()
+            finally:
+                self.finished()
+
+        self.expect(len(jobs))
+        executor = ThreadPoolExecutor(max_workers=len(jobs), thread_name_prefix="pooled-upload")
+        futures = {
+            ident: executor.submit(contextvars.copy_context().run, run, job)
+            for ident, job in jobs.items()
+        }
+        executor.shutdown(wait=False)
+        return lambda ident: futures[ident].result()
 
     def score(self, windows: np.ndarray) -> np.ndarray:
         request = _Request(windows)

@@ -20,7 +20,6 @@ import numpy as np
 import torch
 from torch import nn
 
-from realtone_core.config import Settings
 from realtone_core.errors import AudioError
 from realtone_scorer.audio import TARGET_RATE, decode
 from realtone_scorer.checkpoints import build_dev_tiny, load_detector, save_directory
@@ -32,10 +31,9 @@ from realtone_scorer.detector import (
     state_sha256,
 )
 from realtone_scorer.metrics import equal_error_rate
+from realtone_scorer.options import ScoringOptions
 from realtone_scorer.protocol import Item, ProtocolError, read_protocol
 from realtone_scorer.windows import plan_windows, window_samples
-
-WINDOW = 64_000
 
 
 @dataclass
@@ -46,29 +44,23 @@ class Windows:
     file: list[str]
 
 
-def cut_windows(items: list[Item], settings: Settings, progress: bool) -> Windows:
+def cut_windows(items: list[Item], options: ScoringOptions, progress: bool) -> Windows:
     """Voiced 4-s windows of every file, cut exactly as the scorer cuts them."""
     chunks: list[np.ndarray] = []
     labels: list[bool] = []
     sources: list[str] = []
     files: list[str] = []
+    length = round(options.window_seconds * TARGET_RATE)
     for item in _bar(items, progress, "cutting windows"):
         try:
-            audio = decode(item.path, settings.max_duration_seconds)
-            windows = plan_windows(
-                audio.samples,
-                TARGET_RATE,
-                settings.window_seconds,
-                settings.hop_seconds,
-                settings.min_tail_seconds,
-                settings.voice_threshold_dbfs,
-            )
+            audio = decode(item.path, options.max_duration_seconds)
+            windows = plan_windows(audio.samples, TARGET_RATE, options)
         except AudioError as exc:
             print(f"skipping {item.path}: {exc.message}", file=sys.stderr)
             continue
         for w in windows:
             if w.voiced:
-                chunks.append(window_samples(audio.samples, w, WINDOW).astype(np.float32))
+                chunks.append(window_samples(audio.samples, w, length).astype(np.float32))
                 labels.append(item.spoof)
                 sources.append(item.source)
                 files.append(str(item.path))
@@ -269,7 +261,7 @@ def main(argv: list[str] | None = None) -> int:
     except (ProtocolError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    data = cut_windows(items, Settings(), progress=not args.no_progress)
+    data = cut_windows(items, ScoringOptions(), progress=not args.no_progress)
     held = split_by_source(data.source, data.spoof, args.held_out, args.seed)
     held_sources = sorted({s for s, h in zip(data.source, held.tolist(), strict=True) if h})
     print(

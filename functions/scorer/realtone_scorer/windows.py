@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from realtone_core.errors import AudioError, ErrorCode
+from realtone_scorer.options import ScoringOptions
 
 
 @dataclass(frozen=True)
@@ -17,26 +18,22 @@ class Window:
     voiced: bool
 
 
-def plan_windows(
-    samples: np.ndarray,
-    rate: int,
-    window_seconds: float,
-    hop_seconds: float,
-    min_tail_seconds: float,
-    voice_threshold_dbfs: float,
-) -> list[Window]:
+def plan_windows(samples: np.ndarray, rate: int, options: ScoringOptions) -> list[Window]:
     """Windows of ``window_seconds`` every ``hop_seconds``; a last partial window is kept
     when at least ``min_tail_seconds`` long. Raises for empty or too short audio."""
+    o = options
     n = len(samples)
     if n == 0 or not np.any(samples):
         raise AudioError(
             ErrorCode.EMPTY_AUDIO, "The audio contains no sound (no or all-zero samples)"
         )
-    win, hop, min_tail = (round(s * rate) for s in (window_seconds, hop_seconds, min_tail_seconds))
+    win, hop, min_tail = (
+        round(s * rate) for s in (o.window_seconds, o.hop_seconds, o.min_tail_seconds)
+    )
     if n < min_tail:
         raise AudioError(
             ErrorCode.TOO_SHORT,
-            f"The audio is {n / rate:.2f} s long; at least {min_tail_seconds:g} s is needed",
+            f"The audio is {n / rate:.2f} s long; at least {o.min_tail_seconds:g} s is needed",
         )
     windows: list[Window] = []
     start = 0
@@ -45,7 +42,9 @@ def plan_windows(
         if end - start < min_tail:
             break
         segment = samples[start:end]
-        windows.append(Window(len(windows), start, end, _is_voiced(segment, voice_threshold_dbfs)))
+        windows.append(
+            Window(len(windows), start, end, _is_voiced(segment, o.voice_threshold_dbfs))
+        )
         if end == n:
             break
         start += hop

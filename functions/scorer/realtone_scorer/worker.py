@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import os
 import signal
 import sys
 import threading
@@ -21,8 +20,8 @@ from typing import Any
 
 from aws_lambda_powertools import Logger
 
-from realtone_core.config import Settings, get_settings
-from realtone_core.queue import sqs_client
+from realtone_core.sqs import sqs_client
+from realtone_scorer.settings import ScorerSettings, get_settings
 
 logger = Logger(service="realtone-scorer-worker")
 
@@ -31,17 +30,19 @@ logger = Logger(service="realtone-scorer-worker")
 class LocalLambdaContext:
     """What the handler reads of a Lambda context, for in-process invocations."""
 
+    region: str = "local"
     function_name: str = "realtone-scorer-local"
     function_version: str = "$LATEST"
     memory_limit_in_mb: int = 3008
     timeout_seconds: int = 900
-    invoked_function_arn: str = (
-        "arn:aws:lambda:us-east-1:000000000000:function:realtone-scorer-local"
-    )
     aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
     log_group_name: str = "/aws/lambda/realtone-scorer-local"
     log_stream_name: str = "local"
     _started: float = field(default_factory=time.monotonic)
+
+    @property
+    def invoked_function_arn(self) -> str:
+        return f"arn:aws:lambda:{self.region}:000000000000:function:{self.function_name}"
 
     def get_remaining_time_in_millis(self) -> int:
         return max(0, int((self.timeout_seconds - (time.monotonic() - self._started)) * 1000))
@@ -129,14 +130,14 @@ class VisibilityHeartbeat:
 class Worker:
     def __init__(
         self,
-        settings: Settings,
+        settings: ScorerSettings,
         batch_size: int = 1,
         wait_seconds: int = 10,
         visibility_seconds: int = 300,
         sweep_every_seconds: float = 60.0,
     ) -> None:
         if not settings.queue_url:
-            raise SystemExit("REALTONE_QUEUE_URL must name the scorer queue")
+            raise SystemExit("REALTONE_QUEUE_URL must name the scorer queue the worker polls")
         self.settings = settings
         self.queue_url: str = settings.queue_url
         self.batch_size = batch_size
@@ -156,8 +157,8 @@ class Worker:
             raise SystemExit(0)
 
     def run(self) -> None:
-        from realtone_scorer.app import get_scorer
         from realtone_scorer.handler import lambda_handler
+        from realtone_scorer.runtime import get_scorer
 
         get_scorer()  # load the model before the first message, once
         arn = self.sqs.get_queue_attributes(QueueUrl=self.queue_url, AttributeNames=["QueueArn"])
@@ -177,10 +178,10 @@ class Worker:
         if time.monotonic() - self._last_sweep < self.sweep_every_seconds:
             return
         from realtone_core.sweep import run_sweep
-        from realtone_scorer.app import get_runtime
+        from realtone_scorer.runtime import get_runtime
 
         self._last_sweep = time.monotonic()
-        run_sweep(get_runtime().services)
+        run_sweep(get_runtime().services, self.queue_url)
 
     def poll_once(self, handler: Any, queue_arn: str) -> int:
         response = self.sqs.receive_message(
@@ -199,7 +200,9 @@ class Worker:
             event = to_lambda_event(messages, queue_arn, self.settings.aws_region)
             with VisibilityHeartbeat(self.sqs, self.queue_url, messages, self.visibility_seconds):
                 try:
-                    context = LocalLambdaContext(timeout_seconds=self.visibility_seconds)
+                    context = LocalLambdaContext(
+                        region=self.settings.aws_region, timeout_seconds=self.visibility_seconds
+                    )
                     result = handler(event, context)
                     failed = {f["itemIdentifier"] for f in result.get("batchItemFailures", [])}
                 except Exception:
@@ -235,8 +238,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--batch-size",
         type=int,
-        default=int(os.environ.get("REALTONE_WORKER_BATCH", "1")),
-        help="messages received per poll, 1-10 (default 1)",
+        default=None,
+        help="messages received per poll, 1-10 (default: REALTONE_WORKER_BATCH, else 1)",
     )
     parser.add_argument("--wait-seconds", type=int, default=10, help="long-poll wait, 0-20 s")
     parser.add_argument(
@@ -257,7 +260,7 @@ def main(argv: list[str] | None = None) -> int:
     settings = get_settings()
     worker = Worker(
         settings,
-        batch_size=args.batch_size,
+        batch_size=args.batch_size or settings.worker_batch,
         wait_seconds=args.wait_seconds,
         visibility_seconds=args.visibility_seconds or settings.claim_lease_seconds,
         sweep_every_seconds=args.sweep_every,

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import hashlib
-from datetime import UTC, datetime
+from functools import partial
 from typing import Annotated
-from uuid import UUID, uuid4
+from uuid import UUID
 
 from fastapi import APIRouter, Header, Query, Response, status
 from fastapi.concurrency import run_in_threadpool
 
-from realtone_api.deps import CurrentUser, ServicesDep
+from realtone_api.deps import ApiServices, CurrentUser, ServicesDep
 from realtone_api.schemas import (
     AnalysisListResponse,
     AudioUrlOut,
@@ -19,14 +19,9 @@ from realtone_api.schemas import (
     UploadOut,
     error_responses,
 )
-from realtone_core.cache import CachedAnalysis
-from realtone_core.errors import ErrorCode, RateLimitedError, RealToneError
-from realtone_core.formats import ACCEPTED_DESCRIPTION, is_accepted_upload
-from realtone_core.limits import Limit
+from realtone_core import lifecycle
+from realtone_core.errors import ErrorCode, RealToneError
 from realtone_core.models import Analysis, AnalysisRecord, Status
-from realtone_core.services import Services
-from realtone_core.status import publish
-from realtone_core.storage import upload_key
 from realtone_core.store import decode_cursor, encode_cursor
 
 router = APIRouter(
@@ -36,22 +31,18 @@ router = APIRouter(
 )
 
 
-def _not_found() -> RealToneError:
-    return RealToneError(ErrorCode.NOT_FOUND, "No such analysis", status_code=404)
-
-
 def _parse_id(analysis_id: str) -> UUID:
     # A malformed id names no analysis: 404 like any other unknown id.
     try:
         return UUID(analysis_id)
     except ValueError as exc:
-        raise _not_found() from exc
+        raise lifecycle.not_found() from exc
 
 
-def _owned(services: Services, analysis_id: str, owner: UUID) -> AnalysisRecord:
+def _owned(services: ApiServices, analysis_id: str, owner: UUID) -> AnalysisRecord:
     record = services.analyses.get(_parse_id(analysis_id), owner)
     if record is None:
-        raise _not_found()
+        raise lifecycle.not_found()
     return record
 
 
@@ -67,117 +58,24 @@ def create_analysis(
     services: ServicesDep,
     idempotency_key: Annotated[str | None, Header(max_length=255)] = None,
 ) -> CreateAnalysisResponse:
-    settings = services.settings
-    if body.size_bytes > settings.max_upload_bytes:
-        raise RealToneError(
-            ErrorCode.TOO_LARGE,
-            f"The file is {body.size_bytes} bytes; the limit is {settings.max_upload_bytes}",
-            status_code=413,
-        )
-    if not is_accepted_upload(body.filename, body.content_type):
-        raise RealToneError(
-            ErrorCode.UNSUPPORTED_FORMAT,
-            f"'{body.content_type}' is not an accepted audio type; send {ACCEPTED_DESCRIPTION}",
-            status_code=415,
-        )
-    existing = (
-        services.analyses.by_idempotency_key(user.id, idempotency_key) if idempotency_key else None
+    s = services.settings
+    record, post = lifecycle.create_analysis(
+        user.id,
+        lifecycle.NewUpload(body.filename, body.content_type, body.size_bytes, idempotency_key),
+        lifecycle.UploadPolicy(
+            s.max_upload_bytes, s.upload_url_seconds, s.analyses_per_minute, s.upload_bytes_per_day
+        ),
+        analyses=services.analyses,
+        objects=services.objects,
+        cache=services.cache,
+        limiter=services.limiter,
     )
-    if existing is None:
-        # A replay (same Idempotency-Key) is not a new analysis: it does not count twice.
-        _check_quota(services, user.id, body.size_bytes)
-        analysis_id = uuid4()
-        key = upload_key(user.id, analysis_id, body.filename)
-        post = services.objects.presigned_post(
-            key, body.content_type, body.size_bytes, settings.upload_url_seconds
-        )
-        record, created = services.analyses.create(
-            analysis_id=analysis_id,
-            owner_id=user.id,
-            filename=body.filename,
-            content_type=body.content_type,
-            size_bytes=body.size_bytes,
-            object_key=key,
-            upload_expires_at=post.expires_at,
-            idempotency_key=idempotency_key,
-        )
-    else:
-        record, created = existing, False
-    if not created:
-        same = (record.filename, record.content_type, record.size_bytes) == (
-            body.filename,
-            body.content_type,
-            body.size_bytes,
-        )
-        if not same:
-            raise RealToneError(
-                ErrorCode.IDEMPOTENCY_CONFLICT,
-                "This Idempotency-Key was already used for a different upload",
-                status_code=409,
-            )
-        post = services.objects.presigned_post(
-            record.object_key, record.content_type, record.size_bytes, settings.upload_url_seconds
-        )
-    publish(services.analyses, services.cache, record)
     return CreateAnalysisResponse(
         analysis=record.to_analysis([]),
         upload=UploadOut(
             url=post.url, fields=post.fields, expires_at=post.expires_at, max_bytes=post.max_bytes
         ),
     )
-
-
-def _check_quota(services: Services, user_id: UUID, size_bytes: int) -> None:
-    s = services.settings
-    per_minute = Limit("analyses", s.analyses_per_minute, 60)
-    per_day = Limit("upload-bytes", s.upload_bytes_per_day, 24 * 3600)
-    subject = str(user_id)
-    wait = services.limiter.exceeded(per_minute, subject)
-    if wait:
-        raise RateLimitedError(
-            f"At most {s.analyses_per_minute} analyses per minute; try again shortly", wait
-        )
-    wait = services.limiter.exceeded(per_day, subject, size_bytes)
-    if wait:
-        raise RateLimitedError(
-            f"This upload would pass your daily limit of {s.upload_bytes_per_day} bytes", wait
-        )
-    services.limiter.add(per_minute, subject)
-    services.limiter.add(per_day, subject, size_bytes)
-
-
-def _cached_document(services: Services, analysis_id: UUID, owner: UUID) -> CachedAnalysis | None:
-    """The status document from Redis, when it can be served from there."""
-    cached = services.cache.get(analysis_id)
-    if cached is not None and cached.owner_id != owner:
-        raise _not_found()
-    # While awaiting the upload, Postgres and S3 are asked (see _check_upload).
-    if cached is not None and cached.status != Status.AWAITING_UPLOAD:
-        return cached
-    return None
-
-
-def _stored_document(services: Services, analysis_id: UUID, owner: UUID) -> CachedAnalysis:
-    """The status document from Postgres, refilling Redis."""
-    record = services.analyses.get(analysis_id, owner)
-    if record is None:
-        raise _not_found()
-    if record.status == Status.AWAITING_UPLOAD:
-        record = _check_upload(services, record)
-    return publish(services.analyses, services.cache, record)
-
-
-def _check_upload(services: Services, record: AnalysisRecord) -> AnalysisRecord:
-    """Learn of an upload the scorer has not picked up yet, or of one that never came."""
-    if services.objects.head(record.object_key) is not None:
-        changed = services.analyses.mark_queued(record.id)
-    elif datetime.now(UTC) > record.upload_expires_at:
-        changed = services.analyses.expire(record.id)
-    else:
-        return record
-    # Nothing changed when the scorer moved the analysis on meanwhile: read where it is now,
-    # rather than answer (and cache) the stale awaiting_upload.
-    return changed or services.analyses.get(record.id) or record
 
 
 @router.get(
@@ -196,9 +94,18 @@ async def get_analysis(
     # The hot path of polling clients: a cache hit is served on the event loop (one quick
     # Redis read); only a miss goes to Postgres, in the thread pool.
     ident = _parse_id(analysis_id)
-    document = _cached_document(services, ident, user.id)
+    document = lifecycle.cached_status(services.cache, ident, user.id)
     if document is None:
-        document = await run_in_threadpool(_stored_document, services, ident, user.id)
+        document = await run_in_threadpool(
+            partial(
+                lifecycle.stored_status,
+                analyses=services.analyses,
+                objects=services.objects,
+                cache=services.cache,
+            ),
+            ident,
+            user.id,
+        )
     body = document.body
     etag = '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
     headers = {"ETag": etag, "Cache-Control": "private, no-cache"}

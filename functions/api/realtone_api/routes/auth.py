@@ -6,7 +6,7 @@ from uuid import UUID
 
 from fastapi import APIRouter, Request, status
 
-from realtone_api.deps import CurrentUser, ServicesDep
+from realtone_api.deps import ApiServices, CurrentUser, ServicesDep
 from realtone_api.schemas import (
     Credentials,
     LoginRequest,
@@ -27,14 +27,13 @@ from realtone_api.security import (
 from realtone_core.errors import ErrorCode, RateLimitedError, RealToneError
 from realtone_core.limits import Limit
 from realtone_core.models import User
-from realtone_core.services import Services
 
 router = APIRouter(
     prefix="/v1/auth", tags=["auth"], responses=error_responses(401, 413, 422, 429, 503)
 )
 
 
-def _token_pair(services: Services, user: User, family: UUID | None = None) -> TokenPair:
+def _token_pair(services: ApiServices, user: User, family: UUID | None = None) -> TokenPair:
     settings = services.settings
     refresh = issue_refresh_token(settings, user.id, family)
     services.refresh_tokens.add(refresh.jti, user.id, refresh.family, refresh.expires_at)

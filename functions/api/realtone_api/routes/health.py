@@ -10,8 +10,8 @@ from fastapi.responses import JSONResponse
 
 from realtone_api.deps import ServicesDep
 from realtone_api.schemas import HealthOut
-from realtone_core.queue import check_queue
 from realtone_core.scorer_card import MODEL_CARD_KEY
+from realtone_core.sqs import check_queue
 
 router = APIRouter(tags=["health"])
 
@@ -30,20 +30,15 @@ def _run(check: Callable[[], object]) -> str:
     responses={503: {"model": HealthOut, "description": "A dependency is down"}},
 )
 def health(services: ServicesDep) -> JSONResponse:
-    settings = services.settings
-    queue_url = settings.queue_url
+    queue_url = services.settings.queue_url
     checks = {
         "postgres": _run(services.db.ping),
         "redis": _run(services.cache.ping),
         "s3": _run(services.objects.check),
-        "queue": _run(lambda: check_queue(services.sqs, queue_url))
-        if queue_url
-        else "error: REALTONE_QUEUE_URL is not set",
+        "queue": _run(lambda: check_queue(services.sqs, queue_url)),
     }
-    model: Any = services.cache.get_json(MODEL_CARD_KEY) or {
-        "name": settings.model,
-        "loaded": False,
-    }
+    # The card of the scorer that started last; none yet when no scorer has started.
+    model: Any = services.cache.get_json(MODEL_CARD_KEY) or {"loaded": False}
     failed = sorted(name for name, result in checks.items() if result != "ok")
     # Redis only caches: without it the API still answers (from Postgres), so it degrades.
     if not failed:

@@ -51,12 +51,5 @@ class RateLimiter:
         except redis.RedisError as exc:
             log.warning("rate limit %s not counted: %s", limit.name, exc)
 
-    def hit(self, limit: Limit, subject: str, amount: int = 1) -> int | None:
-        """Count ``amount`` unless it would pass the limit; returns seconds to wait if so."""
-        wait = self.exceeded(limit, subject, amount)
-        if wait is None:
-            self.add(limit, subject, amount)
-        return wait
-
     def close(self) -> None:
         self._client.close()

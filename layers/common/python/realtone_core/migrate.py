@@ -45,7 +45,7 @@ def migrate(database_url: str) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from realtone_core.config import get_settings
+    from realtone_core.config import MigrationSettings
 
     parser = argparse.ArgumentParser(
         prog="python -m realtone_core.migrate",
@@ -53,7 +53,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--database-url", help="defaults to REALTONE_DATABASE_URL")
     args = parser.parse_args(argv)
-    url = args.database_url or get_settings().database_url
+    url = args.database_url or MigrationSettings.load().database_url
     applied = migrate(url)
     print(f"applied {len(applied)} migration(s): {', '.join(applied) or 'none pending'}")
     return 0

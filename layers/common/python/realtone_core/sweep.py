@@ -17,9 +17,10 @@ from datetime import UTC, datetime
 from urllib.parse import quote_plus
 
 from realtone_core.errors import ErrorCode
-from realtone_core.models import AnalysisRecord
+from realtone_core.lifecycle import publish_stored, reconcile_upload
+from realtone_core.models import AnalysisRecord, Status
+from realtone_core.s3 import ObjectInfo
 from realtone_core.services import Services
-from realtone_core.status import publish
 
 log = logging.getLogger(__name__)
 
@@ -33,8 +34,11 @@ class SweepReport:
     failed: list[str] = field(default_factory=list)
 
 
-def requeue_event(bucket: str, key: str, etag: str | None = None) -> str:
+def requeue_event(bucket: str, key: str, info: ObjectInfo | None = None) -> str:
     """An S3 notification body, as the bucket would send for the object."""
+    s3_object: dict[str, object] = {"key": quote_plus(key, safe="/")}
+    if info is not None:
+        s3_object.update(eTag=info.etag, size=info.size)
     return json.dumps(
         {
             "Records": [
@@ -45,7 +49,7 @@ def requeue_event(bucket: str, key: str, etag: str | None = None) -> str:
                     "eventName": "ObjectCreated:Requeued",
                     "s3": {
                         "bucket": {"name": bucket},
-                        "object": {"key": quote_plus(key, safe="/"), "eTag": etag},
+                        "object": s3_object,
                     },
                 }
             ]
@@ -53,35 +57,37 @@ def requeue_event(bucket: str, key: str, etag: str | None = None) -> str:
     )
 
 
-def _send(services: Services, record: AnalysisRecord) -> None:
+def _send(services: Services, queue_url: str, record: AnalysisRecord) -> None:
     info = services.objects.head(record.object_key)
-    body = requeue_event(services.objects.bucket, record.object_key, info.etag if info else None)
-    services.sqs.send_message(QueueUrl=services.settings.queue_url, MessageBody=body)
+    body = requeue_event(services.objects.bucket, record.object_key, info)
+    services.sqs.send_message(QueueUrl=queue_url, MessageBody=body)
 
 
-def run_sweep(services: Services) -> SweepReport:
+def run_sweep(services: Services, queue_url: str) -> SweepReport:
     s = services.settings
     store = services.analyses
     report = SweepReport()
     for record in store.overdue_uploads(EXPIRY_GRACE_SECONDS):
-        if services.objects.head(record.object_key) is not None:
-            queued = store.mark_queued(record.id)
-            if queued:
-                publish(store, services.cache, queued)
-                _send(services, queued)
-                report.requeued.append(str(record.id))
-        elif (expired := store.expire(record.id)) is not None:
-            publish(store, services.cache, expired)
+        now = datetime.now(UTC)
+        current = reconcile_upload(record, analyses=store, objects=services.objects, now=now)
+        if current.status == record.status:
+            continue
+        publish_stored(store, services.cache, current)
+        if current.status == Status.QUEUED:
+            # Its S3 event was lost (or is late): send it again.
+            _send(services, queue_url, current)
+            report.requeued.append(str(record.id))
+        elif current.status == Status.EXPIRED:
             report.expired.append(str(record.id))
     for record in store.out_of_attempts(s.claim_lease_seconds, s.max_receive_count):
         failed = store.fail(
             record.id, ErrorCode.INTERNAL_ERROR, "Scoring did not finish after repeated attempts"
         )
         if failed:
-            publish(store, services.cache, failed)
+            publish_stored(store, services.cache, failed)
             report.failed.append(str(record.id))
     for record in store.requeue_stuck(s.claim_lease_seconds, s.max_receive_count):
-        _send(services, record)
+        _send(services, queue_url, record)
         report.requeued.append(str(record.id))
     if report.expired or report.requeued or report.failed:
         log.info(

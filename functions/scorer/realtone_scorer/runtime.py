@@ -6,19 +6,19 @@ from dataclasses import dataclass
 from functools import lru_cache, partial
 from pathlib import Path
 
-from realtone_core.config import Settings, get_settings
+from realtone_core.lifecycle import publish
+from realtone_core.s3 import s3_client
 from realtone_core.scorer_card import MODEL_CARD_KEY
 from realtone_core.services import Services
-from realtone_core.status import publish
-from realtone_core.storage import s3_client
 from realtone_scorer.checkpoints import load_detector
 from realtone_scorer.pooling import PooledDetector
-from realtone_scorer.service import Scorer
+from realtone_scorer.settings import ScorerSettings, get_settings
+from realtone_scorer.uploads import Scorer
 
 
 @dataclass(frozen=True)
 class Runtime:
-    settings: Settings
+    settings: ScorerSettings
     services: Services
 
 
@@ -49,9 +49,12 @@ def get_scorer() -> Scorer:
         settings.batch_across_messages == "auto" and detector.device.type == "cuda"
     )
     return Scorer(
-        settings=settings,
+        options=settings.scoring_options(),
         analyses=services.analyses,
         objects=services.objects,
-        publish=partial(publish, services.analyses, services.cache),
+        publish=partial(publish, services.cache),
         detector=PooledDetector(detector, settings.pooled_batch_size) if pooled else detector,
+        lease_seconds=settings.claim_lease_seconds,
+        max_upload_bytes=settings.max_upload_bytes,
+        batch_size=settings.batch_size,
     )

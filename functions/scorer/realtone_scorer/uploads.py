@@ -17,10 +17,10 @@ from uuid import UUID
 
 from aws_lambda_powertools import Logger
 
-from realtone_core.config import Settings
 from realtone_core.errors import AudioError, ErrorCode
 from realtone_core.models import AnalysisRecord, Chunk, ScoringResult, Summary
-from realtone_core.storage import ObjectInfo, parse_upload_key
+from realtone_core.s3 import parse_upload_key
+from realtone_scorer.options import ScoringOptions
 from realtone_scorer.pipeline import DetectorPort, ms_since, score_file, scoring_key
 
 logger = Logger(service="realtone-scorer", child=True)
@@ -51,13 +51,45 @@ class AnalysisPort(Protocol):
 
 
 class ObjectPort(Protocol):
-    def head(self, key: str) -> ObjectInfo | None: ...
     def download(self, key: str, out: BinaryIO) -> int | None: ...
     def mark_abandoned(self, key: str) -> None: ...
 
 
 class PublishPort(Protocol):
-    def __call__(self, record: AnalysisRecord) -> object: ...
+    """Writes the status document of ``record`` with the windows in hand (none unless
+    completed) to the cache."""
+
+    def __call__(self, record: AnalysisRecord, chunks: list[Chunk]) -> object: ...
+
+
+@dataclass(frozen=True)
+class S3Object:
+    """The uploaded object as its S3 event describes it (size and ETag when the event has them)."""
+
+    bucket: str
+    key: str
+    etag: str | None = None
+    size: int | None = None
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """Which delivery of its message a scoring attempt is: the one place that decides whether
+    an earlier attempt may be taken over and whether this is the last chance."""
+
+    receive_count: int = 1
+    max_receive_count: int = 3
+
+    @property
+    def is_retry(self) -> bool:
+        # SQS redelivers a message only once the previous delivery is over (its visibility ran
+        # out: the scorer failed, timed out or died), so a retry may take over a claim that is
+        # still held and skips the in-progress idempotency record the dead attempt left.
+        return self.receive_count > 1
+
+    @property
+    def is_last(self) -> bool:
+        return self.receive_count >= self.max_receive_count
 
 
 class Outcome(StrEnum):
@@ -68,28 +100,30 @@ class Outcome(StrEnum):
 
 @dataclass
 class Scorer:
-    settings: Settings
+    options: ScoringOptions
     analyses: AnalysisPort
     objects: ObjectPort
     publish: PublishPort
     detector: DetectorPort
+    lease_seconds: int = 900
+    max_upload_bytes: int = 100 * 1024 * 1024
+    batch_size: int = 8
 
-    def process_upload(self, key: str, receive_count: int = 1) -> Outcome:
-        """Score the object at ``key`` once; redeliveries and stale events are skipped.
+    def process_upload(self, s3_object: S3Object, delivery: Delivery) -> Outcome:
+        """Score the object once; redeliveries and stale events are skipped.
 
         Raises on transient failures so the message is retried; on the last delivery the
         analysis is marked ``failed``/``internal_error`` before the message goes to the DLQ.
         """
+        key = s3_object.key
         ids = parse_upload_key(key)
         if ids is None:
             logger.warning("ignoring an object outside uploads/", key=key)
             return Outcome.SKIPPED
         _, analysis_id = ids
-        # SQS redelivers a message only once the previous delivery is over (its visibility ran
-        # out: the scorer failed, timed out or died), so a retry may take over a claim that
-        # is still held; a first delivery respects the lease (a duplicate event must not
-        # steal a claim from a live scorer).
-        lease = 0 if receive_count > 1 else self.settings.claim_lease_seconds
+        # A first delivery respects the lease: a duplicate event must not steal a claim from a
+        # live scorer.
+        lease = 0 if delivery.is_retry else self.lease_seconds
         record = self.analyses.claim(analysis_id, key, lease)
         if record is None or record.claim_token is None:
             if self.analyses.get(analysis_id) is None:
@@ -101,10 +135,10 @@ class Scorer:
                 logger.info("skipping: analysis finished or being scored", key=key)
             return Outcome.SKIPPED
         token = record.claim_token
-        self.publish(record)
+        self.publish(record, [])
         started = time.perf_counter()
         try:
-            result = self._score(key, started)
+            result = self._score(s3_object, started)
         except AudioError as exc:
             logger.info("audio rejected", analysis_id=str(analysis_id), code=exc.code)
             failed = self.analyses.fail(
@@ -115,10 +149,10 @@ class Scorer:
                 processing_ms=ms_since(started),
             )
             if failed:
-                self.publish(failed)
+                self.publish(failed, [])
             return Outcome.FAILED
         except Exception:
-            if receive_count >= self.settings.max_receive_count:
+            if delivery.is_last:
                 logger.exception("scoring failed on the last attempt", analysis_id=str(analysis_id))
                 failed = self.analyses.fail(
                     analysis_id,
@@ -128,12 +162,12 @@ class Scorer:
                     processing_ms=ms_since(started),
                 )
                 if failed:
-                    self.publish(failed)
+                    self.publish(failed, [])
             else:
                 logger.exception(
                     "scoring failed; the message will be retried",
                     analysis_id=str(analysis_id),
-                    receive_count=receive_count,
+                    receive_count=delivery.receive_count,
                 )
                 self._release_quietly(analysis_id, token)
             raise
@@ -144,7 +178,7 @@ class Scorer:
                 analysis_id=str(analysis_id),
             )
             return Outcome.SKIPPED
-        self.publish(completed)
+        self.publish(completed, result.chunks)
         logger.info(
             "analysis completed",
             analysis_id=str(analysis_id),
@@ -162,27 +196,21 @@ class Scorer:
             # The lease expires on its own; releasing only lets a retry start sooner.
             logger.warning("could not release the claim", analysis_id=str(analysis_id))
 
-    def _score(self, key: str, started: float) -> ScoringResult:
-        s = self.settings
-        info = self.objects.head(key)
-        if info is None:
-            raise AudioError(ErrorCode.UPLOAD_MISSING, "The uploaded file is no longer in storage")
-        if info.size > s.max_upload_bytes:
-            raise AudioError(
-                ErrorCode.TOO_LARGE, f"The file is larger than {s.max_upload_bytes} bytes"
-            )
+    def _score(self, s3_object: S3Object, started: float) -> ScoringResult:
+        if s3_object.size is not None and s3_object.size > self.max_upload_bytes:
+            raise _too_large(self.max_upload_bytes)
         with tempfile.TemporaryDirectory(prefix="realtone-") as tmp:
             path = Path(tmp) / "upload"
             t0 = time.perf_counter()
             with path.open("wb") as raw:
-                out = _HashingWriter(raw)
-                if self.objects.download(key, out) is None:  # type: ignore[arg-type]
+                out = _HashingWriter(raw, self.max_upload_bytes)
+                if self.objects.download(s3_object.key, out) is None:  # type: ignore[arg-type]
                     raise AudioError(
                         ErrorCode.UPLOAD_MISSING, "The uploaded file is no longer in storage"
                     )
             download_ms = ms_since(t0)
             content_sha256 = out.hexdigest()
-            key = scoring_key(s, self.detector)
+            key = scoring_key(self.options, self.detector)
             reusable = self.analyses.find_reusable(content_sha256, key)
             if reusable is not None:
                 source, duration, summary, chunks = reusable
@@ -200,7 +228,7 @@ class Scorer:
                     scoring_key=key,
                     timings={"download_ms": download_ms, "score_ms": 0, "total_ms": total},
                 )
-            result = score_file(path, s, self.detector)
+            result = score_file(path, self.options, self.detector, self.batch_size)
         total = ms_since(started)
         return result.model_copy(
             update={
@@ -212,14 +240,24 @@ class Scorer:
         )
 
 
-class _HashingWriter:
-    """A write-only file wrapper that hashes what passes through it."""
+def _too_large(limit: int) -> AudioError:
+    return AudioError(ErrorCode.TOO_LARGE, f"The file is larger than {limit} bytes")
 
-    def __init__(self, raw: BinaryIO) -> None:
+
+class _HashingWriter:
+    """A write-only file wrapper that hashes what passes through it and stops a download
+    that grows past the size limit (an event need not say the size)."""
+
+    def __init__(self, raw: BinaryIO, max_bytes: int) -> None:
         self._raw = raw
         self._digest = hashlib.sha256()
+        self._max = max_bytes
+        self._written = 0
 
     def write(self, data: bytes) -> int:
+        self._written += len(data)
+        if self._written > self._max:
+            raise _too_large(self._max)
         self._digest.update(data)
         return self._raw.write(data)
 

@@ -1,0 +1,63 @@
+"""What the API function reads from the environment (besides ``CoreSettings``)."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Annotated, Literal
+
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import NoDecode
+
+from realtone_core.config import CoreSettings
+
+DEV_JWT_SECRET = "dev-only-insecure-jwt-secret-change-me"
+
+
+class ApiSettings(CoreSettings):
+    queue_url: str = Field(min_length=1)  # /health checks it
+    # Endpoint put into presigned URLs, i.e. the one a browser can reach.
+    s3_public_endpoint_url: str | None = None
+
+    jwt_secret: SecretStr = SecretStr(DEV_JWT_SECRET)
+    jwt_algorithm: Literal["HS256", "HS384", "HS512"] = "HS256"
+    access_token_seconds: int = Field(default=15 * 60, ge=30)
+    refresh_token_seconds: int = Field(default=30 * 24 * 3600, ge=60)
+
+    max_upload_bytes: int = Field(default=100 * 1024 * 1024, ge=1)
+    upload_url_seconds: int = Field(default=15 * 60, ge=30, le=7 * 24 * 3600)
+    audio_url_seconds: int = Field(default=15 * 60, ge=30)
+    cors_origins: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["http://127.0.0.1:8000", "http://localhost:8000"]
+    )
+    poll_retry_after_seconds: int = Field(default=1, ge=1)
+
+    # Abuse limits (fixed windows in Redis; unchecked while Redis is down).
+    login_failures_per_account: int = Field(default=10, ge=1)
+    login_failures_per_client: int = Field(default=50, ge=1)
+    login_window_seconds: int = Field(default=15 * 60, ge=1)
+    analyses_per_minute: int = Field(default=30, ge=1)
+    upload_bytes_per_day: int = Field(default=5 * 1024**3, ge=1)
+    max_request_body_bytes: int = Field(default=64 * 1024, ge=1024)
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _split_origins(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [o.strip() for o in value.split(",") if o.strip()]
+        return value
+
+    @model_validator(mode="after")
+    def _secret_outside_dev(self) -> ApiSettings:
+        secret = self.jwt_secret.get_secret_value()
+        if self.env != "dev" and (secret == DEV_JWT_SECRET or len(secret) < 32):
+            raise ValueError(
+                "REALTONE_JWT_SECRET must be set to a random value of at least 32 characters"
+                " outside development (REALTONE_ENV=test or prod); the development default"
+                " is refused"
+            )
+        return self
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> ApiSettings:
+    return ApiSettings.load()
