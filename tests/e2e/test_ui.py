@@ -137,11 +137,14 @@ def test_phone_width_and_keyboard(browser, running, tmp_path):
     context = browser.new_context(viewport={"width": 375, "height": 740}, base_url=running.api_url)
     page = context.new_page()
     page.goto("/")
-    # Keyboard only: tab to the fields and the button.
-    page.keyboard.press("Tab")
-    page.keyboard.press("Tab")
-    focused = page.evaluate("document.activeElement.id || document.activeElement.tagName")
-    assert focused  # something is focusable and focused
+    # Keyboard only: Tab reaches the email field, the password field and the button, in order.
+    page.get_by_label("Email").wait_for()
+    visited = []
+    for _ in range(8):
+        page.keyboard.press("Tab")
+        visited.append(page.evaluate("document.activeElement.id"))
+    wanted = ["email", "password", "auth-submit"]
+    assert [v for v in visited if v in wanted][:3] == wanted, visited
     page.get_by_role("button", name="Create an account").focus()
     page.keyboard.press("Enter")
     email = f"ui-{uuid.uuid4().hex[:8]}@example.com"

@@ -18,8 +18,6 @@ from fastapi.testclient import TestClient
 from realtone_local.stack import REGION, DevStack
 from tests.accounts import sign_up
 
-pytestmark = pytest.mark.integration
-
 
 @pytest.fixture
 def services(stack: DevStack) -> Any:

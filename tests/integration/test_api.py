@@ -249,3 +249,34 @@ def test_a_poll_racing_the_scorer_never_reports_an_older_status(client, new_user
     reconciled = reconcile_upload(stale, analyses=services.analyses, objects=services.objects)
     assert reconciled.status == "processing"
     queue.drain()
+
+
+def test_a_misconfigured_bucket_is_a_500_naming_it_not_a_retry(
+    client, new_user, services, monkeypatch, caplog
+):
+    headers = new_user()
+    ident = create(client, headers).json()["analysis"]["id"]
+    monkeypatch.setattr(services.objects, "bucket", "realtone-no-such-bucket")
+    r = client.delete(f"/v1/analyses/{ident}", headers=headers)
+    assert_error(r, 500, "internal_error")
+    assert "Retry-After" not in r.headers
+    logged = " ".join(str(rec.__dict__) for rec in caplog.records)
+    assert "NoSuchBucket" in logged and "realtone-no-such-bucket" in logged
+    assert "realtone-no-such-bucket" not in r.text
+    monkeypatch.undo()
+    assert client.delete(f"/v1/analyses/{ident}", headers=headers).status_code == 204
+
+
+def test_aws_throttling_is_a_503_with_retry_after(client, new_user, services, monkeypatch):
+    from botocore.exceptions import ClientError
+
+    headers = new_user()
+    ident = create(client, headers).json()["analysis"]["id"]
+
+    def throttled(**_: object) -> None:
+        raise ClientError({"Error": {"Code": "SlowDown", "Message": "Reduce your rate"}}, "Del")
+
+    monkeypatch.setattr(services.objects._client, "delete_object", throttled)
+    r = client.delete(f"/v1/analyses/{ident}", headers=headers)
+    assert_error(r, 503, "service_unavailable")
+    assert r.headers["Retry-After"] == "5"

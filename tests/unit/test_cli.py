@@ -952,9 +952,8 @@ def test_tally():
 @pytest.mark.parametrize(
     ("tool", "expected"), [("eval", "usage: realtone eval"), ("train", "usage: realtone train")]
 )
-def test_eval_and_train_get_their_own_arguments(tool, expected, capsys):
-    # Options after the tool name (--help among them) belong to the tool, not to realtone.
-    with pytest.raises(SystemExit) as exit_:
-        main.main([tool, "--help"])
-    assert exit_.value.code == 0
-    assert expected in capsys.readouterr().out
+def test_eval_and_train_get_their_own_arguments(tool, expected, capfd):
+    # Options after the tool name (--help among them) belong to the tool, not to realtone;
+    # the tool runs in a process of its own.
+    assert main.main([tool, "--help"]) == 0
+    assert expected in capfd.readouterr().out

@@ -25,7 +25,7 @@ def test_scores_an_upload_once(parts):
     assert deliver(scorer, record.object_key) is Outcome.COMPLETED
     done = analyses.rows[record.id]
     assert done.status == Status.COMPLETED
-    assert [(c.start_time_seconds, c.end_time_seconds) for c in analyses.chunks[record.id]] == [
+    assert [(c.start_time_seconds, c.end_time_seconds) for c in analyses.chunks(record.id)] == [
         (0, 4),
         (4, 8),
         (8, 10.3),
@@ -104,7 +104,7 @@ def test_the_completed_document_is_published_with_its_windows(parts):
     objects.objects[record.object_key] = wav_bytes(9.0)
     assert deliver(scorer, record.object_key) is Outcome.COMPLETED
     assert published[-1].status == Status.COMPLETED
-    assert published.chunks[-1] == analyses.chunks[record.id]
+    assert published.chunks[-1] == analyses.chunks(record.id)
     assert [len(c) for c in published.chunks[:-1]] == [0]  # processing: no windows yet
 
 
@@ -131,7 +131,7 @@ def test_silent_audio_is_inconclusive_and_never_scored(parts):
     assert deliver(scorer, record.object_key) is Outcome.COMPLETED
     assert detector.calls == 0
     assert analyses.rows[record.id].summary.verdict == "inconclusive"
-    assert all(c.score is None and not c.voiced for c in analyses.chunks[record.id])
+    assert all(c.score is None and not c.voiced for c in analyses.chunks(record.id))
 
 
 def test_identical_uploads_reuse_the_stored_result(parts):
@@ -144,7 +144,7 @@ def test_identical_uploads_reuse_the_stored_result(parts):
     calls = detector.calls
     assert deliver(scorer, second.object_key) is Outcome.COMPLETED
     assert detector.calls == calls  # the model did not run again
-    assert analyses.chunks[second.id] == analyses.chunks[first.id]
+    assert analyses.chunks(second.id) == analyses.chunks(first.id)
     assert analyses.rows[second.id].summary == analyses.rows[first.id].summary
     # Different bytes are scored afresh.
     third = analyses.add("other.wav")
@@ -169,7 +169,7 @@ def test_a_changed_detector_or_setting_scores_identical_bytes_afresh(parts):
     detector.gain = 3.0
     recalibrated = upload("b.wav")
     assert detector.calls > calls
-    assert analyses.chunks[recalibrated] != analyses.chunks[first]
+    assert analyses.chunks(recalibrated) != analyses.chunks(first)
     # So is a setting that shapes the result, such as the verdict threshold.
     calls = detector.calls
     scorer.options = replace(scorer.options, score_threshold=0.9)

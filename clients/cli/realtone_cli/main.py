@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import argparse
 import getpass
+import importlib.util
 import json
 import os
+import subprocess
 import sys
 from collections.abc import Callable
 from importlib.metadata import PackageNotFoundError, version
@@ -283,26 +285,23 @@ def cmd_delete(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-TOOLS = ("eval", "train")
+TOOLS = {"eval": "realtone_scorer.evaluate", "train": "realtone_scorer.train"}
 
 
 def run_tool(command: str, argv: list[str]) -> int:
-    """`eval` and `train` run the scorer's own code locally (they need the full install).
-
-    Their arguments, --help and options included, are handed over untouched: argparse's
-    REMAINDER would swallow nothing that starts with a dash."""
-    try:
-        if command == "eval":
-            from realtone_scorer.evaluate import main as tool
-        else:
-            from realtone_scorer.train import main as tool
-    except ImportError as exc:
+    """`eval` and `train` run the scorer's own code on this machine, in a process of their own
+    (the client never imports server code). Their arguments, --help included, are handed
+    over untouched: argparse's REMAINDER would swallow nothing that starts with a dash."""
+    module = TOOLS[command]
+    if importlib.util.find_spec(module.split(".")[0]) is None:
         print(
-            f"error: `realtone {command}` needs the scorer installed (make install): {exc}",
+            f"error: `realtone {command}` runs the scorer on this machine, which the client alone"
+            " does not include. Install RealTone itself with its `tools` extra: from a clone,"
+            " `make install` or `pip install -e '.[tools]'`",
             file=sys.stderr,
         )
         return EXIT_ERROR
-    return int(tool(argv))
+    return subprocess.run([sys.executable, "-m", module, *argv], check=False).returncode
 
 
 # -- parser ------------------------------------------------------------------------------------

@@ -74,12 +74,16 @@ def install_error_handlers(app: FastAPI) -> None:
 
 
 def install_dependency_handlers(app: FastAPI) -> None:
-    """A dead database or S3 is a 503 with Retry-After, not an opaque 500."""
+    """A dead database, or AWS throttling or timing out, is a 503 with Retry-After; an AWS
+    error that is configuration (no access, no such bucket or queue) is a 500 whose log names
+    the resource, since retrying cannot cure it."""
     import psycopg
     from botocore.exceptions import BotoCoreError, ClientError
     from psycopg_pool import PoolTimeout
 
-    async def _unavailable(_: Request, exc: Exception) -> JSONResponse:
+    from realtone_core.aws_errors import AwsFailure, classify, error_code
+
+    def unavailable(exc: Exception) -> JSONResponse:
         logger.warning("dependency unavailable", extra={"error": repr(exc)})
         return error_response(
             503,
@@ -88,5 +92,33 @@ def install_dependency_handlers(app: FastAPI) -> None:
             {"Retry-After": "5"},
         )
 
-    for exc_type in (psycopg.OperationalError, PoolTimeout, BotoCoreError, ClientError):
-        app.add_exception_handler(exc_type, _unavailable)
+    async def _database(_: Request, exc: Exception) -> JSONResponse:
+        return unavailable(exc)
+
+    async def _aws(request: Request, exc: Exception) -> JSONResponse:
+        failure = classify(exc)
+        if failure == AwsFailure.TRANSIENT:
+            return unavailable(exc)
+        settings = getattr(request.app.state, "settings", None)
+        logger.error(
+            "AWS refused a call: the deployment's configuration is wrong"
+            if failure == AwsFailure.CONFIGURATION
+            else "AWS call failed",
+            extra={
+                "aws_error": error_code(exc),
+                # S3 names the bucket in its error; SQS names the queue in the message.
+                "aws_error_detail": getattr(exc, "response", {}).get("Error"),
+                "operation": getattr(exc, "operation_name", None),
+                "bucket": getattr(settings, "bucket", None),
+                "queue_url": getattr(settings, "queue_url", None),
+                "error": str(exc),
+            },
+        )
+        return error_response(
+            500, ErrorCode.INTERNAL_ERROR, "The service cannot reach its storage or queue"
+        )
+
+    for exc_type in (psycopg.OperationalError, PoolTimeout):
+        app.add_exception_handler(exc_type, _database)
+    for exc_type in (BotoCoreError, ClientError):
+        app.add_exception_handler(exc_type, _aws)

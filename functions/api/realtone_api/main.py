@@ -23,6 +23,7 @@ def create_app() -> FastAPI:
         version="1.0.0",
         description="Upload audio, get a per-window deepfake score timeline and a verdict.",
     )
+    app.state.settings = settings
     install_error_handlers(app)
     # Innermost, so the routes read the body through its counting receive.
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_request_body_bytes)

@@ -46,7 +46,6 @@ class AnalysisPort(Protocol):
         *,
         claim_token: UUID | None = None,
         processing_ms: int | None = None,
-        duration_seconds: float | None = None,
     ) -> AnalysisRecord | None: ...
 
 

@@ -372,14 +372,10 @@ class AnalysisStore:
         *,
         claim_token: UUID | None = None,
         processing_ms: int | None = None,
-        duration_seconds: float | None = None,
     ) -> AnalysisRecord | None:
         """Mark an unfinished analysis ``failed`` (only if ``claim_token`` holds it, when given)."""
-        assignments = (
-            "status = 'failed', error_code = %s, error_message = %s, processing_ms = %s,"
-            " duration_seconds = %s"
-        )
-        values: tuple[Any, ...] = (code, message, processing_ms, duration_seconds, analysis_id)
+        assignments = "status = 'failed', error_code = %s, error_message = %s, processing_ms = %s"
+        values: tuple[Any, ...] = (code, message, processing_ms, analysis_id)
         if claim_token is None:
             return self._update(assignments, "status = ANY(%s)", (*values, _UNFINISHED_STATUSES))
         return self._update(
