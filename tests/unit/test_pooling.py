@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import threading
 import time
+from functools import partial
 
 import numpy as np
 import pytest
@@ -31,15 +31,12 @@ def test_concurrent_uploads_share_passes_and_get_their_own_scores():
     results: dict[int, np.ndarray] = {}
 
     def upload(i: int) -> None:
-        with pool.upload():
-            time.sleep(0.01 * i)  # decoding takes different times
-            results[i] = pool.score(inputs[i])
+        time.sleep(0.01 * i)  # decoding takes different times
+        results[i] = pool.score(inputs[i])
 
-    threads = [threading.Thread(target=upload, args=(i,)) for i in range(6)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    wait = pool.side_by_side({str(i): partial(upload, i) for i in range(6)})
+    for i in range(6):
+        wait(str(i))
     for i, windows in enumerate(inputs):
         assert np.array_equal(results[i], LoudnessDetector().score(windows))
     assert pool.passes < 6  # fewer passes than uploads
@@ -50,23 +47,31 @@ def test_concurrent_uploads_share_passes_and_get_their_own_scores():
 def test_a_pass_never_exceeds_the_limit_and_a_lone_upload_does_not_wait():
     inner = SlowCounting()
     pool = PooledDetector(inner, max_windows=8, max_wait_seconds=5)
-    with pool.upload():
-        started = time.monotonic()
-        pool.score(np.zeros((5, 100), np.float32) + 0.1)
-        assert time.monotonic() - started < 1  # nobody else to wait for
+    started = time.monotonic()
+    pool.side_by_side({"alone": lambda: pool.score(np.zeros((5, 100), np.float32) + 0.1)})("alone")
+    assert time.monotonic() - started < 1  # nobody else to wait for
     outs: list[np.ndarray] = []
 
     def upload() -> None:
-        with pool.upload():
-            outs.append(pool.score(np.zeros((5, 100), np.float32) + 0.2))
+        outs.append(pool.score(np.zeros((5, 100), np.float32) + 0.2))
 
-    threads = [threading.Thread(target=upload) for _ in range(3)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    wait = pool.side_by_side({str(i): upload for i in range(3)})
+    for i in range(3):
+        wait(str(i))
     assert len(outs) == 3 and all(len(o) == 5 for o in outs)
     assert max(inner.batch_sizes) <= 8
+
+
+def test_a_failed_upload_raises_when_its_outcome_is_collected():
+    pool = PooledDetector(LoudnessDetector(), max_windows=8)
+
+    def broken() -> None:
+        raise ValueError("decoding failed")
+
+    wait = pool.side_by_side({"ok": lambda: None, "bad": broken})
+    wait("ok")
+    with pytest.raises(ValueError, match="decoding failed"):
+        wait("bad")
 
 
 def test_a_failed_pass_fails_each_caller():

@@ -13,9 +13,8 @@ from __future__ import annotations
 import contextvars
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -60,15 +59,6 @@ class PooledDetector:
         with self._cond:
             self._active -= 1
             self._cond.notify_all()
-
-    @contextmanager
-    def upload(self) -> Iterator[None]:
-        """One upload in progress, for the span of the block."""
-        self.expect(1)
-        try:
-            yield
-        finally:
-            self.finished()
 
     def side_by_side(self, jobs: dict[str, Callable[[], None]]) -> Callable[[str], None]:
         """Start every job (one upload each) in a thread of its own, so their windows meet in
