@@ -1,14 +1,15 @@
-"""The WavLM detector: WavLM encoder + mean pooling + linear head + sigmoid.
+"""``Detector``: one or more family networks (``families/``), fused and calibrated, with
+the model card, device and precision they run in. Also the WavLM family: WavLM encoder +
+mean pooling + linear head, the shape of the original checkpoint (operators' own weights).
 
-``Detector`` wraps the module with its model card, device and precision; checkpoints are
-read and written by ``realtone_scorer.checkpoints``.
+Checkpoints are read and written by ``realtone_scorer.checkpoints``.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
 import numpy as np
@@ -18,19 +19,27 @@ from transformers import WavLMConfig, WavLMModel
 
 from realtone_core.models import ModelCard
 from realtone_scorer.calibration import Calibration
+from realtone_scorer.families.base import DetectorNet
 
 Precision = Literal["auto", "fp32", "bf16", "fp16"]
 _DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 
 
-class WavLMDetector(nn.Module):
+class WavLMDetector(DetectorNet):
     """Module names follow the original checkpoint: ``wavlm.*`` and ``head.*``."""
+
+    family = "wavlm"
 
     def __init__(self, config: WavLMConfig) -> None:
         super().__init__()
         self.config = config
         self.wavlm = WavLMModel(config)
         self.head = nn.Linear(config.hidden_size, 1)
+
+    def features(self, windows: torch.Tensor) -> torch.Tensor:
+        # Zero mean, unit variance per window, as WavLM's feature extractor does.
+        centred = windows - windows.mean(dim=1, keepdim=True)
+        return centred / torch.sqrt(windows.var(dim=1, keepdim=True) + 1e-7)
 
     def forward(self, input_values: torch.Tensor) -> torch.Tensor:
         hidden = self.wavlm(input_values).last_hidden_state
@@ -105,29 +114,51 @@ def choose_precision(requested: Precision, device: torch.device) -> Literal["fp3
     return "bf16" if cpu_supports_bf16() else "fp32"
 
 
+@dataclass(frozen=True)
+class Fusion:
+    """Logistic fusion of the members' spoof logits: ``weights · logits + bias``."""
+
+    weights: tuple[float, ...] = (1.0,)
+    bias: float = 0.0
+
+    def combine(self, logits: np.ndarray) -> np.ndarray:
+        """(batch, members) logits → (batch,) fused logits."""
+        fused: np.ndarray = logits @ np.asarray(self.weights, dtype=np.float64) + self.bias
+        return fused
+
+
 @dataclass
 class Detector:
-    model: WavLMDetector
+    members: list[DetectorNet]
     card: ModelCard
     device: torch.device
     precision: Literal["fp32", "bf16", "fp16"]
     calibration: Calibration | None = None
+    fusion: Fusion = field(default_factory=Fusion)
 
     @classmethod
     def prepare(
         cls,
-        model: WavLMDetector,
+        members: DetectorNet | list[DetectorNet],
         card: ModelCard,
         device: str = "auto",
         precision: Precision = "fp32",
         calibration: Calibration | None = None,
+        fusion: Fusion | None = None,
     ) -> Detector:
+        members = members if isinstance(members, list) else [members]
+        fusion = fusion or Fusion((1.0,) * len(members))
+        if len(fusion.weights) != len(members):
+            raise ValueError(f"{len(fusion.weights)} fusion weights for {len(members)} members")
         target = choose_device(device)
         chosen = choose_precision(precision, target)
-        model.eval()
-        model.to(device=target, dtype=_DTYPES[chosen])
-        card = card.model_copy(update={"calibrated": calibration is not None})
-        return cls(model, card, target, chosen, calibration)
+        for member in members:
+            member.eval()
+            member.to(device=target, dtype=_DTYPES[chosen])
+        card = card.model_copy(
+            update={"calibrated": calibration is not None, "runtime": chosen}
+        )
+        return cls(members, card, target, chosen, calibration, fusion)
 
     @property
     def identity(self) -> str:
@@ -136,6 +167,7 @@ class Detector:
             {
                 "sha256": self.card.sha256,
                 "calibration": [c.scale, c.bias] if c else None,
+                "fusion": [list(self.fusion.weights), self.fusion.bias],
                 "device": self.device.type,
                 "precision": self.precision,
             },
@@ -143,12 +175,18 @@ class Detector:
         )
 
     @torch.inference_mode()
+    def logits(self, windows: np.ndarray) -> np.ndarray:
+        """(batch, members) spoof logits of each member for a (batch, samples) array."""
+        x = torch.from_numpy(np.ascontiguousarray(windows, dtype=np.float32)).to(self.device)
+        dtype = _DTYPES[self.precision]
+        columns = [
+            member(member.features(x).to(dtype)).float().double().cpu().numpy()
+            for member in self.members
+        ]
+        return np.stack(columns, axis=1)
+
     def score(self, windows: np.ndarray) -> np.ndarray:
         """Scores in 0..1 (higher = more likely synthetic) for a (batch, samples) array."""
-        x = torch.from_numpy(np.ascontiguousarray(windows, dtype=np.float32))
-        # Zero mean, unit variance per window (in fp32), as WavLM's feature extractor does.
-        x = (x - x.mean(dim=1, keepdim=True)) / torch.sqrt(x.var(dim=1, keepdim=True) + 1e-7)
-        x = x.to(device=self.device, dtype=_DTYPES[self.precision])
-        logits = self.model(x).float()
-        scores: np.ndarray = torch.sigmoid(logits).double().cpu().numpy()
+        fused = self.fusion.combine(self.logits(windows))
+        scores: np.ndarray = 1.0 / (1.0 + np.exp(-fused))
         return self.calibration.apply(scores) if self.calibration else scores

@@ -105,10 +105,6 @@ def _bar(items: Any, enabled: bool, what: str, **kwargs: Any) -> Any:
     return tqdm(items, desc=what, file=sys.stderr, **kwargs)
 
 
-def _normalise(x: torch.Tensor) -> torch.Tensor:
-    return (x - x.mean(dim=1, keepdim=True)) / torch.sqrt(x.var(dim=1, keepdim=True) + 1e-7)
-
-
 def initial_model(spec: str) -> WavLMDetector:
     if spec == "dev:tiny":
         return build_dev_tiny()
@@ -116,7 +112,10 @@ def initial_model(spec: str) -> WavLMDetector:
         return WavLMDetector(base_config())
     if spec == "random:small":
         return WavLMDetector(small_config())
-    return load_detector(spec, device="cpu", precision="fp32").model
+    members = load_detector(spec, device="cpu", precision="fp32").members
+    if len(members) != 1 or not isinstance(members[0], WavLMDetector):
+        raise ValueError(f"{spec} is not a WavLM detector; `realtone train` fine-tunes WavLM")
+    return members[0]
 
 
 def trainable(model: WavLMDetector, unfreeze_layers: int | None) -> list[nn.Parameter]:
@@ -139,7 +138,7 @@ def predict(
     model.eval()
     out = []
     for i in range(0, len(samples), batch):
-        x = _normalise(torch.from_numpy(samples[i : i + batch]).to(device))
+        x = model.features(torch.from_numpy(samples[i : i + batch]).to(device))
         out.append(torch.sigmoid(model(x)).double().cpu().numpy())
     return np.concatenate(out)
 
@@ -175,7 +174,7 @@ def train(
         steps = _bar(range(0, len(order), batch), progress, f"epoch {epoch}", leave=False)
         for start in steps:
             idx = order[start : start + batch]
-            x = _normalise(torch.from_numpy(data.samples[idx]).to(device))
+            x = model.features(torch.from_numpy(data.samples[idx]).to(device))
             y = torch.from_numpy(data.spoof[idx].astype(np.float32)).to(device)
             optimiser.zero_grad()
             loss = loss_fn(model(x), y)

@@ -44,6 +44,12 @@ class ModelCard(BaseModel):
     trained: bool
     # A calibration (fitted by ``realtone eval --calibrate``) maps scores to probabilities.
     calibrated: bool = False
+    family: str = "wavlm"
+    # For a fusion: each member's name, family and weights' sha256.
+    members: list[dict[str, str]] | None = None
+    trained_on: str | None = None
+    # How it runs here (fp32, bf16, onnx-int8, …), chosen when the scorer loads it.
+    runtime: str | None = None
 
 
 class Summary(BaseModel):
