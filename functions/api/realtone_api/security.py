@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 from typing import Any, Literal
 from uuid import UUID, uuid4
 
@@ -14,9 +15,14 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from realtone_api.settings import ApiSettings
 
 _hasher = PasswordHasher()
-# Verifying against this when the email is unknown keeps both paths equally slow, so response
-# times do not tell which emails have accounts.
-_DUMMY_HASH = _hasher.hash("not-a-real-password")
+
+
+@lru_cache(maxsize=1)
+def _dummy_hash() -> str:
+    """Verifying against this when the email is unknown keeps both paths equally slow, so
+    response times do not tell which emails have accounts. Made on first use: hashing at
+    import cost every cold start ~0.1-0.2 s."""
+    return _hasher.hash("not-a-real-password")
 
 TokenType = Literal["access", "refresh"]
 
@@ -27,7 +33,7 @@ def hash_password(password: str) -> str:
 
 def verify_password(password_hash: str | None, password: str) -> bool:
     try:
-        return _hasher.verify(password_hash or _DUMMY_HASH, password) and password_hash is not None
+        return _hasher.verify(password_hash or _dummy_hash(), password) and password_hash is not None
     except (VerificationError, InvalidHashError):
         return False
 
