@@ -14,7 +14,7 @@ SAM_ENV := SAM_CLI_TELEMETRY=0 AWS_DEFAULT_REGION=us-east-1 AWS_ACCESS_KEY_ID=of
 SAM_BUILD_DIR := .local/sam-build
 PYTEST := $(PY) -m pytest
 
-.PHONY: help install install-browser run test test-unit test-integration test-e2e lint lint-template sam-build invoke bench demo-model format clean
+.PHONY: help install install-browser run test test-unit test-integration test-e2e lint lint-template sam-build invoke bench corpus detector format clean
 
 help: ## Show this help
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-18s\033[0m %s\n", $$1, $$2}'
@@ -70,12 +70,25 @@ invoke: install ## Replay an event through a real handler with the running `make
 bench: $(STAMP) ## Scorer benchmark: production pipeline vs the original way (prints throughput_ratio=…)
 	$(PY) bench/scorer.py
 
-demo-model: $(STAMP) ## Build the offline demo detector into models/demo (~1 h on 2 cores; not in CI)
-	@command -v espeak-ng >/dev/null && command -v c2enc >/dev/null && test -d /usr/share/asterisk/sounds/it_IT_m_Carlo || \
-		apt-get install -y -q espeak-ng codec2 asterisk-core-sounds-en-g722 asterisk-core-sounds-es-g722 \
-			asterisk-core-sounds-fr-g722 asterisk-core-sounds-it-g722 asterisk-core-sounds-ru-g722
-	$(PY) -m pip install --quiet -e '.[dev,tools,demo]'
-	time $(PY) demo/build.py
+corpus: $(STAMP) ## Build the offline detector corpus into .local/corpus (Debian speech and voices, Piper; ~6 min on 2 cores; not in CI)
+	@missing=$$(for p in sox codec2 espeak-ng flite festival festvox-ru festvox-us-slt-hts festvox-ca-ona-hts \
+			festvox-kallpc16k festvox-kdlpc16k festvox-italp16k festvox-itapc16k festvox-czech-dita \
+			festvox-czech-machac festvox-suopuhe-lj festvox-suopuhe-mv asterisk-core-sounds-en-g722 \
+			asterisk-core-sounds-es-g722 asterisk-core-sounds-fr-g722 asterisk-core-sounds-it-g722 \
+			asterisk-core-sounds-ru-g722 asterisk-prompt-it-menardi-wav asterisk-prompt-es-co \
+			asterisk-prompt-fr-armelle fillets-ng-data fillets-ng-data-cs fillets-ng-data-nl klettres-data; do \
+		dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q 'ok installed' || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+		if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+		$$SUDO apt-get install -y -q --no-install-recommends $$missing >/dev/null || \
+			{ $$SUDO apt-get update -q && $$SUDO apt-get install -y -q --no-install-recommends $$missing; }; \
+	fi
+	$(PY) -m pip install --quiet -e '.[dev,tools,corpus]'
+	time $(PY) -m detector.corpus --out .local/corpus
+
+detector: corpus ## Train the shipped detector on the corpus and measure it (models/realtone-detector, docs/detector.md; ~1 h on 2 cores; not in CI)
+	time $(PY) -m detector.build --corpus .local/corpus --out models/realtone-detector --report docs/detector/report.json
+	$(PY) -m detector.report docs/detector/report.json docs/detector.md
 
 format: $(STAMP) ## Format and fix what ruff can
 	$(VENV)/bin/ruff format .

@@ -19,6 +19,7 @@ from realtone_local import postgres, redis_server
 from realtone_local.localstack import LocalStackProcess
 from realtone_local.procs import Child, port_open, wait_until
 from realtone_local.resources import deploy
+from realtone_scorer.settings import DEFAULT_MODEL
 
 ROOT = Path(__file__).resolve().parents[2]
 # Not us-east-1, so that a region taken from the wrong place shows up in the tests.
@@ -27,14 +28,6 @@ DEFAULT_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/realtone"
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
 # Where a running `make run` publishes its settings (for `make invoke`).
 ENV_FILE = ROOT / ".local" / "stack-env.json"
-
-
-DEMO_MODEL = ROOT / "models" / "demo"
-
-
-def default_model() -> str:
-    """The demo detector once `make demo-model` has built it, else the untrained dev:tiny."""
-    return str(DEMO_MODEL) if (DEMO_MODEL / "config.json").exists() else "dev:tiny"
 
 
 @dataclass
@@ -51,7 +44,8 @@ class StackOptions:
     # flushed afterwards, so a test run never touches the data of a `make run` beside it.
     private_data: bool = False
     log_dir: Path = ROOT / ".local" / "logs"
-    model: str = field(default_factory=lambda: os.environ.get("REALTONE_MODEL", default_model()))
+    # The shipped detector unless REALTONE_MODEL names another (the tests use dev:tiny).
+    model: str = field(default_factory=lambda: os.environ.get("REALTONE_MODEL", DEFAULT_MODEL))
 
 
 class DevStack:

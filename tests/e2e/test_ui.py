@@ -81,6 +81,9 @@ def upload(page, tmp_path, name: str, data: bytes) -> None:
 
 def test_upload_timeline_playback_history_delete(page, tmp_path):
     sign_up(page)
+    # The page names the detector the service runs before anything is uploaded.
+    page.locator("#model-line").get_by_text("Detector: dev:tiny").wait_for()
+    assert "UNTRAINED" in page.locator("#model-line").inner_text()
     upload(page, tmp_path, "interview.wav", wav_bytes(10.3, rate=44_100, channels=2))
     page.locator("#verdict-label").wait_for(timeout=60_000)
     windows = page.locator("#timeline .window")
@@ -92,7 +95,8 @@ def test_upload_timeline_playback_history_delete(page, tmp_path):
     }
     assert page.locator("#untrained-warning").is_visible()  # dev:tiny is untrained
     assert "Overall score" in page.locator("#verdict-score").inner_text()
-    assert "dev:tiny" in page.locator("#details").inner_text()
+    details = page.locator("#details").inner_text()
+    assert "dev:tiny" in details and "Runs as" in details
     page.set_viewport_size({"width": 1200, "height": 1000})
     SCREENSHOT.parent.mkdir(exist_ok=True)
     page.screenshot(path=str(SCREENSHOT), full_page=True)

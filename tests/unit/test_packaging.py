@@ -48,3 +48,6 @@ def test_scorer_images_copy_the_core_and_the_scorer(dockerfile):
     assert "COPY layers/common/python/realtone_core" in text
     assert "COPY functions/scorer/realtone_scorer" in text
     assert "functions/scorer/requirements.txt" in text
+    # The default model ships in the image, beside the package (models_dir()).
+    destination = re.search(r"COPY functions/scorer/realtone_scorer (\S+)/realtone_scorer", text)
+    assert destination and f"COPY models {destination[1]}/models" in text

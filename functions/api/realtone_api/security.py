@@ -24,6 +24,7 @@ def _dummy_hash() -> str:
     import cost every cold start ~0.1-0.2 s."""
     return _hasher.hash("not-a-real-password")
 
+
 TokenType = Literal["access", "refresh"]
 
 
@@ -33,7 +34,9 @@ def hash_password(password: str) -> str:
 
 def verify_password(password_hash: str | None, password: str) -> bool:
     try:
-        return _hasher.verify(password_hash or _dummy_hash(), password) and password_hash is not None
+        return (
+            _hasher.verify(password_hash or _dummy_hash(), password) and password_hash is not None
+        )
     except (VerificationError, InvalidHashError):
         return False
 

@@ -1,8 +1,13 @@
 """Loading the detector that ``REALTONE_MODEL`` names, once per container, at start.
 
 Accepted:
+* ``builtin:<name>`` — a detector folder that ships in ``models/`` (``model_folder``);
+  ``builtin:realtone-detector`` is the default;
+* ``aasist:AASIST`` / ``aasist:AASIST-L`` — the AASIST authors' published checkpoints as
+  they are (to compare against);
 * ``dev:tiny`` — a tiny WavLM built in code from a fixed seed (``trained: false``);
-* a directory — ``config.json`` + weights as written by transformers' ``save_pretrained``
+* a detector folder (``model_folder``: members, fusion, calibration, ``SHA256SUMS``);
+* a WavLM directory — ``config.json`` + weights as written by transformers' ``save_pretrained``
   for the encoder, ``head.pt`` for the head, optional ``model_card.json``;
 * a ``.pth``/``.pt`` file — one state dict in the original checkpoint's shape
   (``wavlm.*`` + ``head.*``); the config is read from a ``<file>.json`` beside it or
@@ -28,6 +33,7 @@ import torch
 from transformers import WavLMConfig, WavLMModel
 
 from realtone_core.models import ModelCard
+from realtone_scorer import model_folder
 from realtone_scorer.calibration import CALIBRATION_FILE, Calibration
 from realtone_scorer.detector import (
     Detector,
@@ -39,6 +45,10 @@ from realtone_scorer.detector import (
 from realtone_scorer.families.base import ModelLoadError
 
 DEV_TINY = "dev:tiny"
+# The detector folders that ship in models/ ("builtin:realtone-detector", the default).
+BUILTIN = "builtin:"
+# The AASIST authors' published checkpoints as they are: "aasist:AASIST", "aasist:AASIST-L".
+PUBLISHED_AASIST = "aasist:"
 _DEV_TINY_SEED = 20_260_101
 HEAD_FILE = "head.pt"
 CARD_FILE = "model_card.json"
@@ -246,6 +256,15 @@ def load_detector(
     s3: Any = None,
 ) -> Detector:
     """Resolve ``REALTONE_MODEL`` to a ready detector, or raise ``ModelLoadError``."""
+    if spec.startswith(BUILTIN):
+        folder = model_folder.models_dir() / spec.removeprefix(BUILTIN)
+        if not model_folder.is_model_folder(folder):
+            raise ModelLoadError(f"REALTONE_MODEL={spec!r}: {folder} is not a model folder")
+        return model_folder.load_model_folder(folder, device, precision)
+    if spec.startswith(PUBLISHED_AASIST):
+        return model_folder.load_published_aasist(
+            spec.removeprefix(PUBLISHED_AASIST), device, precision
+        )
     if spec == DEV_TINY:
         model = build_dev_tiny()
         card = ModelCard(name=DEV_TINY, version="1", sha256=state_sha256(model), trained=False)
@@ -265,6 +284,8 @@ def load_detector(
             )
         if expected_sha256 and file_sha256(path) != expected_sha256.lower():
             raise ModelLoadError(f"{path} does not have the expected sha256 {expected_sha256}")
+    if model_folder.is_model_folder(path):
+        return model_folder.load_model_folder(path, device, precision)
     model, card = load_directory(path) if path.is_dir() else load_state_dict_file(path)
     return Detector.prepare(model, card, device, precision, _calibration_for(path))
 

@@ -19,10 +19,10 @@ from transformers import WavLMConfig, WavLMModel
 
 from realtone_core.models import ModelCard
 from realtone_scorer.calibration import Calibration
-from realtone_scorer.families.base import DetectorNet
+from realtone_scorer.families.base import WINDOW_SAMPLES, DetectorNet
+from realtone_scorer.ways import Choice, Runner, build_runner, choose_ways
 
-Precision = Literal["auto", "fp32", "bf16", "fp16"]
-_DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
+Precision = Literal["auto", "fp32", "bf16", "fp16", "onnx-fp32", "onnx-int8"]
 
 
 class WavLMDetector(DetectorNet):
@@ -90,28 +90,20 @@ def state_sha256(model: nn.Module) -> str:
     return digest.hexdigest()
 
 
-def cpu_supports_bf16() -> bool:
-    """bf16 is fast on CPUs with AVX-512 BF16 or AMX; elsewhere it is emulated and slow."""
-    try:
-        with open("/proc/cpuinfo") as f:
-            flags = f.read()
-    except OSError:
-        return False
-    return "avx512_bf16" in flags or "amx_bf16" in flags
-
-
 def choose_device(requested: str = "auto") -> torch.device:
     if requested == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     return torch.device(requested)
 
 
-def choose_precision(requested: Precision, device: torch.device) -> Literal["fp32", "bf16", "fp16"]:
+def choose_precision(requested: Precision, device: torch.device) -> str:
+    """On a GPU, ``auto`` is bf16 where it has it, else fp16 (no probe: there is no GPU here to
+    measure on); on a CPU the scorer measures instead (``ways.choose_ways``)."""
     if requested != "auto":
         return requested
     if device.type == "cuda":
         return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
-    return "bf16" if cpu_supports_bf16() else "fp32"
+    return "fp32"
 
 
 @dataclass(frozen=True)
@@ -132,9 +124,12 @@ class Detector:
     members: list[DetectorNet]
     card: ModelCard
     device: torch.device
-    precision: Literal["fp32", "bf16", "fp16"]
+    # How each member runs here: "fp32", "bf16", "fp16", "onnx-fp32" or "onnx-int8".
+    ways: list[str]
+    runners: list[Runner]
     calibration: Calibration | None = None
     fusion: Fusion = field(default_factory=Fusion)
+    probe: list[Choice] | None = None  # what the start-up probe measured, when it ran
 
     @classmethod
     def prepare(
@@ -142,7 +137,7 @@ class Detector:
         members: DetectorNet | list[DetectorNet],
         card: ModelCard,
         device: str = "auto",
-        precision: Precision = "fp32",
+        precision: Precision = "auto",
         calibration: Calibration | None = None,
         fusion: Fusion | None = None,
     ) -> Detector:
@@ -151,14 +146,32 @@ class Detector:
         if len(fusion.weights) != len(members):
             raise ValueError(f"{len(fusion.weights)} fusion weights for {len(members)} members")
         target = choose_device(device)
-        chosen = choose_precision(precision, target)
         for member in members:
             member.eval()
-            member.to(device=target, dtype=_DTYPES[chosen])
-        card = card.model_copy(
-            update={"calibrated": calibration is not None, "runtime": chosen}
+            member.to(device=target, dtype=torch.float32)
+        probe = None
+        if precision == "auto" and target.type == "cpu":
+            runners, probe = choose_ways(
+                members, lambda logits: _final(fusion, calibration, logits)
+            )
+            ways = [c.way for c in probe]
+        else:
+            way = choose_precision(precision, target)
+            ways = [way] * len(members)
+            silence = torch.zeros(1, WINDOW_SAMPLES, device=target)
+            runners = [build_runner(m, way, m.features(silence)) for m in members]
+        runtime = (
+            "+".join(sorted(set(ways)))
+            if len(set(ways)) == 1
+            else ",".join(f"{m.family}:{w}" for m, w in zip(members, ways, strict=True))
         )
-        return cls(members, card, target, chosen, calibration, fusion)
+        card = card.model_copy(update={"calibrated": calibration is not None, "runtime": runtime})
+        return cls(members, card, target, ways, runners, calibration, fusion, probe)
+
+    @property
+    def precision(self) -> str:
+        """The way the members run, as one string (``fp32``; ``whisper:bf16,aasist:onnx-fp32``)."""
+        return self.card.runtime or "fp32"
 
     @property
     def identity(self) -> str:
@@ -169,7 +182,7 @@ class Detector:
                 "calibration": [c.scale, c.bias] if c else None,
                 "fusion": [list(self.fusion.weights), self.fusion.bias],
                 "device": self.device.type,
-                "precision": self.precision,
+                "ways": self.ways,
             },
             sort_keys=True,
         )
@@ -178,15 +191,17 @@ class Detector:
     def logits(self, windows: np.ndarray) -> np.ndarray:
         """(batch, members) spoof logits of each member for a (batch, samples) array."""
         x = torch.from_numpy(np.ascontiguousarray(windows, dtype=np.float32)).to(self.device)
-        dtype = _DTYPES[self.precision]
         columns = [
-            member(member.features(x).to(dtype)).float().double().cpu().numpy()
-            for member in self.members
+            run(member.features(x)) for member, run in zip(self.members, self.runners, strict=True)
         ]
         return np.stack(columns, axis=1)
 
     def score(self, windows: np.ndarray) -> np.ndarray:
         """Scores in 0..1 (higher = more likely synthetic) for a (batch, samples) array."""
-        fused = self.fusion.combine(self.logits(windows))
-        scores: np.ndarray = 1.0 / (1.0 + np.exp(-fused))
-        return self.calibration.apply(scores) if self.calibration else scores
+        return _final(self.fusion, self.calibration, self.logits(windows))
+
+
+def _final(fusion: Fusion, calibration: Calibration | None, logits: np.ndarray) -> np.ndarray:
+    """Members' logits → the scores users see: fused, squashed, calibrated."""
+    scores: np.ndarray = 1.0 / (1.0 + np.exp(-fusion.combine(logits)))
+    return calibration.apply(scores) if calibration else scores

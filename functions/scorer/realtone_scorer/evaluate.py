@@ -7,6 +7,7 @@ voice activity and top-third aggregation), so the figures are the service's figu
 from __future__ import annotations
 
 import argparse
+import csv
 import json
 import statistics
 import sys
@@ -25,12 +26,14 @@ from realtone_scorer.metrics import auc, equal_error_rate, roc_points
 from realtone_scorer.options import ScoringOptions
 from realtone_scorer.pipeline import DetectorPort, score_file
 from realtone_scorer.protocol import Item, ProtocolError, read_protocol
+from realtone_scorer.settings import DEFAULT_MODEL
 
 
 @dataclass
 class Scored:
     items: list[Item] = field(default_factory=list)
     scores: list[float] = field(default_factory=list)
+    verdicts: list[str] = field(default_factory=list)
     inconclusive: list[str] = field(default_factory=list)
     failed: dict[str, str] = field(default_factory=dict)
     seconds: float = 0.0
@@ -57,6 +60,7 @@ def score_items(
             continue
         out.items.append(item)
         out.scores.append(result.summary.score)
+        out.verdicts.append(result.summary.verdict)
     out.seconds = time.perf_counter() - started
     return out
 
@@ -69,9 +73,11 @@ def _progress(items: list[Item], enabled: bool, what: str) -> Any:
     return tqdm(items, desc=what, unit="file", file=sys.stderr)
 
 
-def report(scored: Scored, files: int) -> dict[str, Any]:
+def report(scored: Scored, files: int, threshold: float) -> dict[str, Any]:
     scores = np.array(scored.scores)
     spoof = np.array([i.spoof for i in scored.items], dtype=bool)
+    # What a user is told at the shipped threshold: fake or likely fake, or not.
+    called = np.array([v in ("fake", "likely_fake") for v in scored.verdicts], dtype=bool)
     overall = equal_error_rate(scores, spoof)
     per_attack: dict[str, dict[str, float]] = {}
     by_attack: dict[str, list[int]] = defaultdict(list)
@@ -92,6 +98,9 @@ def report(scored: Scored, files: int) -> dict[str, Any]:
         "eer_threshold": overall.threshold,
         "auc": auc(scores, spoof),
         "per_attack": per_attack,
+        "threshold": threshold,
+        "false_alarm_rate": float(called[~spoof].mean()),
+        "miss_rate": float((~called[spoof]).mean()),
         "files_per_second": files / scored.seconds if scored.seconds else None,
         "inconclusive": scored.inconclusive,
         "failed": scored.failed,
@@ -100,6 +109,16 @@ def report(scored: Scored, files: int) -> dict[str, Any]:
             "spoof": statistics.median(scores[spoof].tolist()),
         },
     }
+
+
+def write_scores(scored: Scored, path: Path) -> None:
+    """One line per scored file: ``path,label,attack,score,verdict``."""
+    with path.open("w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["path", "label", "attack", "score", "verdict"])
+        for item, score, verdict in zip(scored.items, scored.scores, scored.verdicts, strict=True):
+            label = "spoof" if item.spoof else "bonafide"
+            writer.writerow([str(item.path), label, item.attack, f"{score:.6f}", verdict])
 
 
 def write_plots(scored: Scored, out_dir: Path, title: str) -> list[Path]:
@@ -159,7 +178,15 @@ def main(argv: list[str] | None = None) -> int:
         ),
     )
     parser.add_argument(
-        "--model", default="dev:tiny", help="REALTONE_MODEL value (dir, .pth, s3://, dev:tiny)"
+        "--model",
+        default=DEFAULT_MODEL,
+        help="REALTONE_MODEL value (default: the shipped detector that `make run` loads,"
+        f" {DEFAULT_MODEL}; also a folder, .pth, s3://, aasist:AASIST, dev:tiny)",
+    )
+    parser.add_argument(
+        "--threshold",
+        type=float,
+        help="verdict threshold (default: the model's own, as the service uses it, else 0.5)",
     )
     parser.add_argument("--protocol", required=True, type=Path)
     parser.add_argument(
@@ -190,15 +217,23 @@ def main(argv: list[str] | None = None) -> int:
             print("error: --calibrate needs a local checkpoint to write beside", file=sys.stderr)
             return 2
         detector.calibration = None  # fit on the raw scores
+    threshold = args.threshold
+    if threshold is None:
+        threshold = detector.card.threshold if detector.card.threshold is not None else 0.5
     scored = score_items(
-        items, ScoringOptions(), detector, not args.no_progress, batch_size=args.batch_size
+        items,
+        ScoringOptions(score_threshold=threshold),
+        detector,
+        not args.no_progress,
+        batch_size=args.batch_size,
     )
     if len({i.spoof for i in scored.items}) < 2:
         print("error: need scored bona fide and spoof files to evaluate", file=sys.stderr)
         return 2
-    result = report(scored, len(items))
+    result = report(scored, len(items), threshold)
     result["model"] = detector.card.model_dump()
     args.out.mkdir(parents=True, exist_ok=True)
+    write_scores(scored, args.out / "scores.csv")
     plots = write_plots(scored, args.out, detector.card.name)
     if args.calibrate:
         calibration = fit(np.array(scored.scores), np.array([i.spoof for i in scored.items]))
@@ -224,6 +259,11 @@ def _print(result: dict[str, Any], plots: list[Path], out: Path) -> None:
     )
     print(f"EER        {result['eer'] * 100:.2f} % at threshold {result['eer_threshold']:.4f}")
     print(f"AUC        {result['auc']:.4f}")
+    print(
+        f"at {result['threshold']:.3f}   false alarms {result['false_alarm_rate'] * 100:.1f} %"
+        " (bona fide called fake or likely fake),"
+        f" misses {result['miss_rate'] * 100:.1f} % (spoof called real)"
+    )
     for attack, figures in result["per_attack"].items():
         print(f"  {attack:<12} EER {figures['eer'] * 100:.2f} % ({figures['files']} files)")
     if result["files_per_second"]:
@@ -231,7 +271,8 @@ def _print(result: dict[str, Any], plots: list[Path], out: Path) -> None:
     if "calibration" in result:
         cal = result["calibration"]
         print(f"calibration scale {cal['scale']:.4f} bias {cal['bias']:.4f} -> {cal['written_to']}")
-    print(f"written    {out / 'report.json'}, {', '.join(str(p) for p in plots)}")
+    written = [out / "report.json", out / "scores.csv", *plots]
+    print(f"written    {', '.join(str(p) for p in written)}")
 
 
 if __name__ == "__main__":

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from functools import lru_cache, partial
 from pathlib import Path
+
+from aws_lambda_powertools import Logger
 
 from realtone_core.lifecycle import publish
 from realtone_core.s3 import s3_client
@@ -13,7 +15,10 @@ from realtone_core.services import Services
 from realtone_scorer.checkpoints import load_detector
 from realtone_scorer.pooling import PooledDetector
 from realtone_scorer.settings import ScorerSettings, get_settings
+from realtone_scorer.threads import size_torch
 from realtone_scorer.uploads import Scorer
+
+logger = Logger(service="realtone-scorer", child=True)
 
 
 @dataclass(frozen=True)
@@ -32,10 +37,7 @@ def get_runtime() -> Runtime:
 def get_scorer() -> Scorer:
     runtime = get_runtime()
     settings, services = runtime.settings, runtime.services
-    if settings.torch_threads:
-        import torch
-
-        torch.set_num_threads(settings.torch_threads)
+    threads = size_torch(settings.torch_threads)
     detector = load_detector(
         settings.model,
         device=settings.device,
@@ -44,12 +46,21 @@ def get_scorer() -> Scorer:
         cache_dir=Path(settings.model_cache_dir),
         s3=s3_client(settings.aws_region, settings.aws_endpoint_url),
     )
-    services.cache.set_json(MODEL_CARD_KEY, detector.card.model_dump())
+    probe = [asdict(choice) for choice in detector.probe or []]
+    logger.info(
+        "detector ready",
+        model=detector.card.model_dump(),
+        threads=threads,
+        ways=detector.ways,
+        probe=probe,
+    )
+    # /health shows the card, with what the start-up probe measured on this machine.
+    services.cache.set_json(MODEL_CARD_KEY, {**detector.card.model_dump(), "probe": probe})
     pooled = settings.batch_across_messages == "on" or (
         settings.batch_across_messages == "auto" and detector.device.type == "cuda"
     )
     return Scorer(
-        options=settings.scoring_options(),
+        options=settings.scoring_options(detector.card.threshold),
         analyses=services.analyses,
         objects=services.objects,
         publish=partial(publish, services.cache),

@@ -10,16 +10,19 @@ from pydantic import Field, model_validator
 from realtone_core.config import CoreSettings
 from realtone_scorer.options import ScoringOptions
 
+# What the scorer and `realtone eval` load when nothing is configured: the shipped detector.
+DEFAULT_MODEL = "builtin:realtone-detector"
+
 
 class ScorerSettings(CoreSettings):
-    model: str = "dev:tiny"
+    model: str = DEFAULT_MODEL
     # Pins the checkpoint file's hash (an s3:// URI may also carry "#sha256=<hex>").
     model_sha256: str | None = None
     model_cache_dir: str = "/tmp/realtone-models"
     device: str = "auto"
-    # auto: bf16 on CPUs with AVX-512 BF16/AMX and on GPUs that have it, fp16 on other GPUs,
-    # else fp32.
-    precision: Literal["auto", "fp32", "bf16", "fp16"] = "auto"
+    # auto: on a CPU, each way is timed at start and the fastest that keeps scores within
+    # 0.02 of fp32 runs (realtone_scorer.ways); on a GPU, bf16 where it has it, else fp16.
+    precision: Literal["auto", "fp32", "bf16", "fp16", "onnx-fp32", "onnx-int8"] = "auto"
     torch_threads: int | None = Field(default=None, ge=1)
     batch_size: int = Field(default=8, ge=1, le=256)
     # Several uploads held at once (the worker's --batch-size) share forward passes of up to
@@ -35,7 +38,8 @@ class ScorerSettings(CoreSettings):
     min_tail_seconds: float = Field(default=0.5, gt=0)
     max_duration_seconds: float = Field(default=30 * 60, gt=0)
     voice_threshold_dbfs: float = -50.0
-    score_threshold: float = Field(default=0.5, ge=0, le=1)
+    # Unset: the model's own threshold (its card's), else 0.5.
+    score_threshold: float | None = Field(default=None, ge=0, le=1)
     inconclusive_band: float = Field(default=0.0, ge=0, le=0.5)
 
     @model_validator(mode="after")
@@ -44,14 +48,17 @@ class ScorerSettings(CoreSettings):
             raise ValueError("REALTONE_MIN_TAIL_SECONDS must not exceed REALTONE_WINDOW_SECONDS")
         return self
 
-    def scoring_options(self) -> ScoringOptions:
+    def scoring_options(self, model_threshold: float | None = None) -> ScoringOptions:
+        threshold = self.score_threshold
+        if threshold is None:
+            threshold = model_threshold if model_threshold is not None else 0.5
         return ScoringOptions(
             window_seconds=self.window_seconds,
             hop_seconds=self.hop_seconds,
             min_tail_seconds=self.min_tail_seconds,
             voice_threshold_dbfs=self.voice_threshold_dbfs,
             max_duration_seconds=self.max_duration_seconds,
-            score_threshold=self.score_threshold,
+            score_threshold=threshold,
             inconclusive_band=self.inconclusive_band,
         )
 

@@ -169,7 +169,25 @@ async function route() {
   if (hash === "#/login") { setAuthMode(false); show("login"); }
   else if (hash === "#/history") { show("history"); loadHistory(true); }
   else if (match) { show("result"); openResult(match[1], viewToken); }
-  else { show("analyze"); resetUpload(); }
+  else { show("analyze"); resetUpload(); describeModel(); }
+}
+
+// The detector the service runs, named before anything is uploaded (from /health).
+async function describeModel() {
+  try {
+    const response = await fetch("/health");
+    const card = (await response.json()).model || {};
+    if (!card.name) { $("model-line").textContent = "The scorer has not started yet."; return; }
+    const state = card.trained
+      ? `trained${card.calibrated ? " and calibrated" : ""}`
+      : "UNTRAINED: its scores mean nothing";
+    const members = (card.members || []).map((m) => m.family).join(" + ") || card.family;
+    $("model-line").textContent =
+      `Detector: ${card.name} ${card.version} (${members}; ${state}).` +
+      (card.trained ? " Measured on classic and open synthesis; never on commercial voice clones." : "");
+  } catch {
+    $("model-line").textContent = "";
+  }
 }
 
 // ---------------------------------------------------------------- log in / sign up
@@ -417,6 +435,9 @@ function renderResult(a) {
     ["Trained model", a.model?.trained ? "yes" : "no (development model)"],
     ["Calibrated scores", a.model?.calibrated ? "yes" : "no"],
     ["Model fingerprint", a.model ? a.model.sha256.slice(0, 16) : "–"],
+    ["Detector", a.model ? ((a.model.members || []).map((m) => m.family).join(" + ") || a.model.family || "–") : "–"],
+    ["Trained on", a.model?.trained_on || "–"],
+    ["Runs as", a.model?.runtime || "–"],
     ["Decision threshold", `${Math.round(a.summary.threshold * 100)} %`],
   ];
   $("details").replaceChildren(...details.flatMap(([k, v]) => {

@@ -50,6 +50,8 @@ class ModelCard(BaseModel):
     trained_on: str | None = None
     # How it runs here (fp32, bf16, onnx-int8, …), chosen when the scorer loads it.
     runtime: str | None = None
+    # The verdict threshold its builders chose (used unless REALTONE_SCORE_THRESHOLD is set).
+    threshold: float | None = None
 
 
 class Summary(BaseModel):
