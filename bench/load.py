@@ -3,11 +3,13 @@
 Phase 1: N users each register, log in, create analyses and upload short clips straight to
 S3 with the presigned POST, then poll their status (ETag/304, Retry-After) until done — all
 concurrently. Phase 2: an open-loop polling phase at a fixed request rate against status
-reads. Afterwards it checks that every created analysis reached a terminal state and that
-every upload has exactly one result (one row per window, scored once), reading Postgres
-when the stack's env file is there.
+reads. Phase 3 (``--ramp``): open-loop steps at rising rates, to show what one API process
+holds before p99 passes ``--p99-limit-ms`` (50 ms). Afterwards it checks that every created
+analysis reached a terminal state and that every upload has exactly one result (one row per
+window, scored once), reading Postgres when the stack's env file is there.
 
     .venv/bin/python bench/load.py                      # 50 users, 500 req/s for 20 s
+    .venv/bin/python bench/load.py --ramp 500,750,1000,1250,1500
     .venv/bin/python bench/load.py --users 10 --rate 100 --seconds 5
 
 Exit code 0 when every check passes, 1 otherwise.
@@ -51,9 +53,13 @@ class Stats:
     requests: int = 0
     errors: list[str] = field(default_factory=list)
 
+    def p99(self) -> float:
+        lat = sorted(self.latencies_ms) or [0.0]
+        return lat[min(len(lat) - 1, int(len(lat) * 0.99))]
+
     def summary(self, seconds: float) -> str:
         lat = sorted(self.latencies_ms) or [0.0]
-        p99 = lat[min(len(lat) - 1, int(len(lat) * 0.99))]
+        p99 = self.p99()
         return (
             f"{self.requests} requests in {seconds:.1f} s = {self.requests / seconds:.0f} req/s; "
             f"status reads p50 {statistics.median(lat):.1f} ms, p99 {p99:.1f} ms; "
@@ -252,6 +258,18 @@ async def main_async(args: argparse.Namespace) -> int:
             return 1
         poll_stats, poll_took = await polling_phase(session, api, targets, args.rate, args.seconds)
         print(f"phase 2: target {args.rate:.0f} req/s; {poll_stats.summary(poll_took)}", flush=True)
+        held = 0.0
+        for rate in [float(r) for r in args.ramp.split(",") if r.strip()]:
+            step, step_took = await polling_phase(session, api, targets, rate, args.step_seconds)
+            print(f"phase 3: target {rate:.0f} req/s; {step.summary(step_took)}", flush=True)
+            if step.errors or step.p99() > args.p99_limit_ms:
+                break
+            held = step.requests / step_took
+        if args.ramp:
+            print(
+                f"capacity: one API process held {held:.0f} req/s"
+                f" with p99 <= {args.p99_limit_ms:g} ms"
+            )
     problems = check_results(api, created, args.clip_seconds, Path(args.env_file))
     errors = stats.errors + poll_stats.errors
     for line in (problems + errors)[:20]:
@@ -274,6 +292,11 @@ def main() -> int:
     )
     parser.add_argument("--seconds", type=float, default=20.0, help="length of phase 2")
     parser.add_argument("--connections", type=int, default=200, help="client connection pool")
+    parser.add_argument(
+        "--ramp", default="", help="phase 3: comma-separated rates (req/s), e.g. 500,750,1000"
+    )
+    parser.add_argument("--step-seconds", type=float, default=8.0, help="length of a ramp step")
+    parser.add_argument("--p99-limit-ms", type=float, default=50.0, help="where the ramp stops")
     parser.add_argument(
         "--env-file",
         default=str(ROOT / ".local" / "stack-env.json"),

@@ -35,13 +35,11 @@ def row(label: str, figures: dict[str, Any]) -> str:
 
 def corpus_table(summary: dict[str, Any]) -> list[str]:
     splits = ("train", "dev", "test", "test_channel")
-    by = summary.get("minutes_by_label_family_split_codec", {})
     lines = ["| minutes | " + " | ".join(splits) + " |", "|---|" + "---|" * len(splits)]
-    for label, families in by.items():
-        for family, per_split in families.items():
-            name = "bona fide" if label == "bonafide" else NAMES.get(family, family)
-            cells = [f"{sum(per_split.get(s, {}).values()):.1f}" for s in splits]
-            lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    for family, per_split in summary.get("minutes_by_family_split", {}).items():
+        name = "bona fide" if family == "bonafide" else NAMES.get(family, family)
+        cells = [f"{per_split.get(s, 0):.1f}" for s in splits]
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
     return lines
 
 
