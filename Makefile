@@ -64,6 +64,7 @@ sam-build: $(SAM_STAMP) ## sam build of the zip function (its code also serves M
 	@# The variables a Lambda container always has, and those its settings require at import.
 	cd /tmp && env -i PATH=/usr/bin:/bin PYTHONPATH=$(CURDIR)/$(SAM_BUILD_DIR)/ApiFunction:$(CURDIR)/$(SAM_BUILD_DIR)/CommonLayer/python \
 		AWS_REGION=eu-central-1 REALTONE_BUCKET=realtone-audio REALTONE_QUEUE_URL=https://sqs.eu-central-1.amazonaws.com/1/q \
+		REALTONE_ENV=prod REALTONE_JWT_SECRET=sam-build-import-check-not-a-real-secret-0123456789 \
 		$$(python3.11 -c 'import sys; print(sys.executable)') -c "import realtone_api.main, realtone_api.migrations_resource, realtone_api.sweep_handler; print('built API imports cleanly')"
 
 invoke: install ## Replay an event through a real handler with the running `make run` stack: make invoke FN=api|scorer EVENT=tests/events/api-health.json [SET="EMAIL=a@b.c"]

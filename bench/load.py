@@ -12,6 +12,9 @@ window, scored once), reading Postgres when the stack's env file is there.
     .venv/bin/python bench/load.py --ramp 500,750,1000,1250,1500
     .venv/bin/python bench/load.py --users 10 --rate 100 --seconds 5
 
+All its users sign up from one address, past the default per-client registration limit
+(20 an hour): start the stack with ``REALTONE_REGISTRATIONS_PER_CLIENT=100 make run``.
+
 Exit code 0 when every check passes, 1 otherwise.
 """
 

@@ -15,10 +15,17 @@ from realtone_local.stack import DevStack, StackOptions
 def _clear_caches() -> None:
     from realtone_api.deps import get_services
     from realtone_api.settings import get_settings as api_settings
-    from realtone_scorer.runtime import get_runtime, get_scorer
+    from realtone_scorer.runtime import get_fair_share, get_runtime, get_scorer
     from realtone_scorer.settings import get_settings as scorer_settings
 
-    for cached in (api_settings, scorer_settings, get_services, get_runtime, get_scorer):
+    for cached in (
+        api_settings,
+        scorer_settings,
+        get_services,
+        get_runtime,
+        get_scorer,
+        get_fair_share,
+    ):
         cached.cache_clear()
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from datetime import UTC, datetime, timedelta
 from typing import BinaryIO
 from uuid import UUID, uuid4
@@ -9,6 +10,7 @@ from uuid import UUID, uuid4
 import numpy as np
 
 from realtone_core.cache import CachedAnalysis
+from realtone_core.errors import InFlightLimitReached
 from realtone_core.limits import Limit
 from realtone_core.models import (
     Analysis,
@@ -33,12 +35,16 @@ class InMemoryAnalyses:
         self.claimed_at: dict[UUID, datetime | None] = {}
         self.content: dict[UUID, tuple[str | None, str | None]] = {}
         self.idempotency: dict[tuple[UUID, str], UUID] = {}
+        self.late_checked: set[UUID] = set()
         self.complete_calls = 0
 
     def add(
-        self, filename: str = "clip.wav", status: Status = Status.AWAITING_UPLOAD
+        self,
+        filename: str = "clip.wav",
+        status: Status = Status.AWAITING_UPLOAD,
+        owner: UUID | None = None,
     ) -> AnalysisRecord:
-        owner, ident = uuid4(), uuid4()
+        owner, ident = owner or uuid4(), uuid4()
         record, _ = self.create(
             analysis_id=ident,
             owner_id=owner,
@@ -62,9 +68,15 @@ class InMemoryAnalyses:
         object_key: str,
         upload_expires_at: datetime,
         idempotency_key: str | None,
+        max_in_flight: int | None = None,
     ) -> tuple[AnalysisRecord, bool]:
         if idempotency_key and (owner_id, idempotency_key) in self.idempotency:
             return self.rows[self.idempotency[(owner_id, idempotency_key)]], False
+        if max_in_flight is not None:
+            unfinished = {Status.AWAITING_UPLOAD, Status.QUEUED, Status.PROCESSING}
+            mine = [r for r in self.rows.values() if r.owner_id == owner_id]
+            if sum(r.status in unfinished for r in mine) >= max_in_flight:
+                raise InFlightLimitReached(max_in_flight)
         now = datetime.now(UTC)
         record = AnalysisRecord(
             id=analysis_id,
@@ -93,6 +105,38 @@ class InMemoryAnalyses:
 
     def chunks(self, analysis_id: UUID) -> list[Chunk]:
         return list(self.stored_chunks.get(analysis_id, []))
+
+    def count_in_flight(self, owner_id: UUID) -> int:
+        return sum(r.owner_id == owner_id and not r.status.terminal for r in self.rows.values())
+
+    def delete(self, analysis_id: UUID, owner_id: UUID) -> AnalysisRecord | None:
+        r = self.get(analysis_id, owner_id)
+        if r is not None:
+            del self.rows[analysis_id]
+            self.stored_chunks.pop(analysis_id, None)
+            self.content.pop(analysis_id, None)
+        return r
+
+    def mark_audio_replaced(self, analysis_id: UUID) -> AnalysisRecord | None:
+        r = self.rows.get(analysis_id)
+        if r is None:
+            return None
+        stamp = r.audio_replaced_at or datetime.now(UTC)
+        self.rows[analysis_id] = r.model_copy(update={"audio_replaced_at": stamp})
+        return self.rows[analysis_id]
+
+    def expired_unchecked(self, grace_seconds: int, limit: int = 100) -> list[AnalysisRecord]:
+        before = datetime.now(UTC) - timedelta(seconds=grace_seconds)
+        return [
+            r
+            for r in self.rows.values()
+            if r.status == Status.EXPIRED
+            and r.id not in self.late_checked
+            and r.upload_expires_at < before
+        ][:limit]
+
+    def mark_late_checked(self, analysis_id: UUID) -> None:
+        self.late_checked.add(analysis_id)
 
     def mark_queued(self, analysis_id: UUID) -> AnalysisRecord | None:
         r = self.rows.get(analysis_id)
@@ -135,6 +179,15 @@ class InMemoryAnalyses:
         if r and r.status == Status.PROCESSING and r.claim_token == claim_token:
             self.claimed_at[analysis_id] = None
 
+    def record_object(
+        self, analysis_id: UUID, claim_token: UUID, etag: str, content_sha256: str
+    ) -> None:
+        r = self.rows.get(analysis_id)
+        if r and r.status == Status.PROCESSING and r.claim_token == claim_token:
+            self.rows[analysis_id] = r.model_copy(
+                update={"object_etag": etag, "content_sha256": content_sha256}
+            )
+
     def complete(
         self, analysis_id: UUID, claim_token: UUID, result: ScoringResult
     ) -> AnalysisRecord | None:
@@ -151,16 +204,22 @@ class InMemoryAnalyses:
             model=result.model,
             duration_seconds=result.duration_seconds,
             processing_ms=result.processing_ms,
+            content_sha256=result.content_sha256,
             error_code=None,
             error_message=None,
         )
 
     def find_reusable(
-        self, content_sha256: str, scoring_key: str
+        self, owner_id: UUID, content_sha256: str, scoring_key: str
     ) -> tuple[UUID, float, Summary, list[Chunk]] | None:
         for ident, (sha, key) in self.content.items():
             r = self.rows.get(ident)
-            if r and r.status == Status.COMPLETED and (sha, key) == (content_sha256, scoring_key):
+            if (
+                r
+                and r.owner_id == owner_id
+                and r.status == Status.COMPLETED
+                and (sha, key) == (content_sha256, scoring_key)
+            ):
                 return ident, r.duration_seconds or 0.0, r.summary, self.chunks(ident)  # type: ignore[return-value]
         return None
 
@@ -199,14 +258,26 @@ class InMemoryObjects:
 
     def head(self, key: str) -> ObjectInfo | None:
         data = self.objects.get(key)
-        return None if data is None else ObjectInfo(len(data), "etag", "audio/wav")
+        # S3's ETag of a single-part upload is the MD5 of its bytes.
+        return None if data is None else ObjectInfo(len(data), hashlib.md5(data).hexdigest(), None)
 
-    def download(self, key: str, out: BinaryIO) -> int | None:
-        data = self.objects.get(key)
-        if data is None:
+    def download(self, key: str, out: BinaryIO) -> ObjectInfo | None:
+        info = self.head(key)
+        if info is None:
             return None
-        out.write(data)
-        return len(data)
+        out.write(self.objects[key])
+        return info
+
+    def delete(self, key: str) -> None:
+        self.objects.pop(key, None)
+
+    def presigned_get(
+        self, key: str, expires_in: int, content_type: str, filename: str
+    ) -> tuple[str, datetime]:
+        query = f"response-content-type={content_type}&response-content-disposition=attachment"
+        return f"https://storage.example/bucket/{key}?{query}", datetime.now(UTC) + timedelta(
+            seconds=expires_in
+        )
 
     def presigned_post(
         self, key: str, content_type: str, max_bytes: int, expires_in: int
@@ -221,27 +292,74 @@ class InMemoryCache:
 
     def __init__(self) -> None:
         self.entries: dict[UUID, CachedAnalysis] = {}
+        self.tombstones: set[UUID] = set()
 
     def get(self, analysis_id: UUID) -> CachedAnalysis | None:
         return self.entries.get(analysis_id)
 
     def put(self, owner_id: UUID, analysis: Analysis) -> CachedAnalysis:
         entry = CachedAnalysis(owner_id, analysis.status, analysis.model_dump_json().encode())
-        self.entries[analysis.id] = entry
+        if analysis.id not in self.tombstones:
+            self.entries[analysis.id] = entry
         return entry
+
+    def delete(self, analysis_id: UUID) -> None:
+        self.tombstones.add(analysis_id)
+        self.entries.pop(analysis_id, None)
 
 
 class InMemoryLimiter:
+    """Counts per (limit, subject), one window: the Redis limiter's decisions."""
+
     def __init__(self) -> None:
-        self.used: dict[tuple[str, str], int] = {}
+        self.counts: dict[tuple[str, str], int] = {}
+        self.charged: dict[tuple[str, str], int] = {}
 
-    def exceeded(self, limit: Limit, subject: str, amount: int = 0) -> int | None:
-        used = self.used.get((limit.name, subject), 0)
-        return limit.window_seconds if used + max(amount, 1) > limit.limit else None
-
-    def add(self, limit: Limit, subject: str, amount: int = 1) -> None:
+    def take(self, limit: Limit, subject: str, amount: int = 1) -> int | None:
         key = (limit.name, subject)
-        self.used[key] = self.used.get(key, 0) + amount
+        if self.counts.get(key, 0) + amount > limit.limit:
+            return limit.window_seconds
+        self.counts[key] = self.counts.get(key, 0) + amount
+        return None
+
+    def give_back(self, limit: Limit, subject: str, amount: int = 1) -> None:
+        key = (limit.name, subject)
+        if key in self.counts:
+            self.counts[key] -= amount
+
+    def charge_once(self, limit: Limit, subject: str, item: str, total: int) -> int | None:
+        extra = total - self.charged.get((limit.name, item), 0)
+        if extra <= 0:
+            return None
+        wait = self.take(limit, subject, extra)
+        if wait is None:
+            self.charged[(limit.name, item)] = total
+        return wait
+
+    def used(self, limit: Limit, subject: str) -> int:
+        return self.counts.get((limit.name, subject), 0)
+
+
+class InMemoryQuota:
+    """Decoded seconds per owner (``realtone_core.limits.AudioQuota`` on the fake limiter)."""
+
+    def __init__(self, seconds_per_day: int) -> None:
+        self.limiter = InMemoryLimiter()
+        self.limit = Limit("audio-seconds", seconds_per_day, 24 * 3600)
+
+    def charge(self, owner_id: UUID, analysis_id: UUID, seconds: int) -> int | None:
+        return self.limiter.charge_once(self.limit, str(owner_id), str(analysis_id), seconds)
+
+    def used(self, owner_id: UUID) -> int:
+        return self.limiter.used(self.limit, str(owner_id))
+
+
+class InMemoryQueue:
+    def __init__(self) -> None:
+        self.sent: list[str] = []
+
+    def send(self, body: str) -> None:
+        self.sent.append(body)
 
 
 class Published(list[AnalysisRecord]):
@@ -258,7 +376,9 @@ class Published(list[AnalysisRecord]):
 
 def deliver(scorer: Scorer, key: str, receive_count: int = 1, size: int | None = None) -> Outcome:
     """The scorer handed an S3 event for ``key`` (delivery ``receive_count`` of 3)."""
-    return scorer.process_upload(S3Object("bucket", key, "etag", size), Delivery(receive_count, 3))
+    data = getattr(scorer.objects, "objects", {}).get(key, b"")
+    etag = hashlib.md5(data).hexdigest()
+    return scorer.process_upload(S3Object("bucket", key, etag, size), Delivery(receive_count, 3))
 
 
 class LoudnessDetector:

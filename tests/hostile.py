@@ -48,6 +48,13 @@ def _silence(minutes: float, fmt: str, subtype: str, rate: int = 8_000) -> bytes
     return buf.getvalue()
 
 
+def amplified_wav(rate: int = 2, frames: int = 3_500, seed: int = 1) -> bytes:
+    """A 7 KB WAV whose header says ``rate`` Hz: loud noise that, resampled to 16 kHz, is
+    ``frames / rate`` seconds of voiced audio (1,750 s by default)."""
+    noise = np.random.default_rng(seed).uniform(-0.8, 0.8, frames)
+    return _wav_header(rate, 1, 16, 2 * frames) + _pcm16(noise)
+
+
 def corpus() -> list[tuple[str, bytes, str]]:
     speech = speechlike(3.0, 44_100, channels=2)
     wav = encode(speech, 44_100, "WAV", "PCM_16")
@@ -108,7 +115,14 @@ def corpus() -> list[tuple[str, bytes, str]]:
         (
             "WAV claiming 1 Hz (13 hours)",
             _wav_header(1, 1, 16, len(_pcm16(mono))) + _pcm16(mono),
-            "too_long",
+            "unsupported_sample_rate",
+        ),
+        # 7 KB that resample to 29 minutes: refused from the header, never decoded.
+        ("WAV claiming 2 Hz (amplified)", amplified_wav(), "unsupported_sample_rate"),
+        (
+            "WAV claiming 768 kHz",
+            _wav_header(768_000, 1, 16, len(_pcm16(mono))) + _pcm16(mono),
+            "unsupported_sample_rate",
         ),
         (
             "WAV claiming 0 channels",

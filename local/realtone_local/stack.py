@@ -121,12 +121,17 @@ class DevStack:
             "REALTONE_S3_PUBLIC_ENDPOINT_URL": endpoint,
             "REALTONE_BUCKET": self.outputs["AudioBucketName"],
             "REALTONE_QUEUE_URL": self.outputs["ScoreQueueUrl"],
+            "REALTONE_HEAVY_QUEUE_URL": self.outputs["HeavyScoreQueueUrl"],
             "REALTONE_CORS_ORIGINS": origins,
             "REALTONE_MODEL": o.model,
             "REALTONE_MAX_RECEIVE_COUNT": "3",
             "POWERTOOLS_TRACE_DISABLED": "true",
             "POWERTOOLS_METRICS_NAMESPACE": "RealTone",
         }
+        if o.private_data:
+            # The test suite signs up hundreds of users from one address; the tests of the
+            # registration limit set their own.
+            self.env["REALTONE_REGISTRATIONS_PER_CLIENT"] = "100000"
 
     def _postgres(self, url: str) -> str:
         if postgres.reachable(url):
@@ -160,22 +165,28 @@ class DevStack:
     def api_url(self) -> str:
         return f"http://127.0.0.1:{self.options.api_port}"
 
+    def api_command(self, port: int) -> list[str]:
+        return [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "realtone_api.main:app",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--no-access-log",
+            # The app decides whom to believe (REALTONE_TRUSTED_PROXIES); uvicorn would
+            # otherwise take X-Forwarded-For from any local process as the client's address.
+            "--no-proxy-headers",
+        ]
+
     def start_api(self) -> Child:
         if port_open(self.options.api_port):
             raise RuntimeError(f"port {self.options.api_port} is taken; set API_PORT")
         child = Child(
             "api",
-            [
-                sys.executable,
-                "-m",
-                "uvicorn",
-                "realtone_api.main:app",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(self.options.api_port),
-                "--no-access-log",
-            ],
+            self.api_command(self.options.api_port),
             self.options.log_dir / "api.log",
             env=self.env,
         )

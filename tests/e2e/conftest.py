@@ -9,6 +9,7 @@ from typing import Any
 import httpx
 import pytest
 
+from realtone_local.procs import wait_until
 from realtone_local.stack import DevStack
 from tests.accounts import sign_up
 
@@ -17,6 +18,9 @@ from tests.accounts import sign_up
 def running(stack: DevStack) -> Iterator[DevStack]:
     worker = stack.start_worker()
     api = stack.start_api()
+    # The worker has loaded its model (and published its card) once /health names it: on a
+    # busy machine that can come well after the API answers.
+    wait_until(lambda: _scorer_ready(stack.api_url), 180, "waiting for the scorer", worker)
     yield stack
     for child in (api, worker):
         child.stop()
@@ -55,3 +59,10 @@ def wait_terminal(
             assert r.status_code == 304
         time.sleep(min(float(r.headers.get("Retry-After", "1")), 0.25))
     raise AssertionError(f"analysis {ident} did not finish in {timeout} s; last: {body}")
+
+
+def _scorer_ready(api_url: str) -> bool:
+    try:
+        return bool(httpx.get(f"{api_url}/health", timeout=5).json()["model"].get("name"))
+    except (httpx.HTTPError, ValueError, KeyError):
+        return False

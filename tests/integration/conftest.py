@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import random
 import threading
 import time
@@ -61,16 +62,19 @@ class QueueProbe:
     def __init__(self, services: Any) -> None:
         self.sqs = services.sqs
         self.url = services.settings.queue_url
+        # Where the scorer moves heavy users' uploads (the API does not know it).
+        self.heavy_url = os.environ.get("REALTONE_HEAVY_QUEUE_URL")
 
     def drain(self) -> None:
-        while True:
-            msgs = self.sqs.receive_message(
-                QueueUrl=self.url, MaxNumberOfMessages=10, WaitTimeSeconds=0
-            ).get("Messages", [])
-            if not msgs:
-                return
-            for m in msgs:
-                self.sqs.delete_message(QueueUrl=self.url, ReceiptHandle=m["ReceiptHandle"])
+        for url in filter(None, (self.url, self.heavy_url)):
+            while True:
+                msgs = self.sqs.receive_message(
+                    QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=0
+                ).get("Messages", [])
+                if not msgs:
+                    break
+                for m in msgs:
+                    self.sqs.delete_message(QueueUrl=url, ReceiptHandle=m["ReceiptHandle"])
 
     def wait_for_key(self, key_part: str, timeout: float = 10) -> list[dict[str, Any]]:
         """Messages whose body mentions ``key_part`` (left in flight for the caller)."""

@@ -59,6 +59,7 @@ def deployment(stack: DevStack) -> Deployment:
         parameters={"AllowedOrigins": "https://realtone.example.org"},
         resources={
             "ScoreQueue": queue_url,
+            "HeavyScoreQueue": stack.outputs["HeavyScoreQueueUrl"],
             "ScoreDeadLetterQueue": stack.outputs["ScoreDeadLetterQueueUrl"],
             "AudioBucket": stack.outputs["AudioBucketName"],
             "CommonLayer": f"arn:aws:lambda:{REGION}:{ACCOUNT}:layer:common:1",
@@ -245,7 +246,7 @@ def test_sweep_function_boots_and_sweeps(stack, deployment, tmp_path):
     assert "REALTONE_JWT_SECRET" not in env
     scheduled = {"source": "aws.events", "detail-type": "Scheduled Event", "detail": {}}
     (report,) = invoke(env, "realtone_api.sweep_handler:handler", [scheduled], tmp_path)
-    assert set(report) == {"expired", "requeued", "failed"}
+    assert set(report) == {"expired", "requeued", "failed", "late_objects_deleted"}
 
 
 def test_migrations_resource_boots_and_answers_cloudformation(

@@ -134,7 +134,7 @@ def test_event_file_with_an_encoded_key_is_scored(
     assert services.analyses.get(uuid.UUID(ident)).status == Status.COMPLETED
 
 
-def test_identical_bytes_reuse_the_stored_result_only_when_scored_the_same_way(
+def test_identical_bytes_of_one_owner_reuse_the_result_only_when_scored_the_same_way(
     client, new_user, queue, scorer_handler, services
 ):
     from realtone_scorer.pipeline import scoring_key
@@ -156,7 +156,8 @@ def test_identical_bytes_reuse_the_stored_result_only_when_scored_the_same_way(
             row = conn.execute("SELECT timings FROM analyses WHERE id = %s", (record.id,))
             return row.fetchone()[0]
 
-    first, second = score(new_user()), score(new_user())
+    owner = new_user()
+    first, second = score(owner), score(owner)
     assert first.status == second.status == Status.COMPLETED
     assert services.analyses.chunks(second.id) == services.analyses.chunks(first.id)
     assert second.summary == first.summary
@@ -166,10 +167,15 @@ def test_identical_bytes_reuse_the_stored_result_only_when_scored_the_same_way(
     content = hashlib.sha256(data).hexdigest()
     scorer = get_scorer()
     key = scoring_key(scorer.options, scorer.detector)
-    found = services.analyses.find_reusable(content, key)
+    found = services.analyses.find_reusable(first.owner_id, content, key)
     assert found is not None and found[0] in {first.id, second.id}
     other = replace(scorer.options, voice_threshold_dbfs=-40.0)
-    assert services.analyses.find_reusable(content, scoring_key(other, scorer.detector)) is None
+    assert (
+        services.analyses.find_reusable(
+            first.owner_id, content, scoring_key(other, scorer.detector)
+        )
+        is None
+    )
 
 
 def test_s3_test_event_is_ignored(scorer_handler, services):

@@ -1,5 +1,6 @@
 """The in-memory fake the unit tests use and the Postgres store behave alike: the same
-claim / lease / release / complete / fail / reuse cases run against both."""
+claim / lease / release / complete / fail / reuse / in-flight cap / late-upload cases run
+against both."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from realtone_core.errors import InFlightLimitReached
 from realtone_core.models import AnalysisRecord, Chunk, ModelCard, ScoringResult, Status, Summary
 from realtone_core.s3 import upload_key
 from tests.fakes import InMemoryAnalyses
@@ -24,26 +26,39 @@ def store(request: pytest.FixtureRequest) -> tuple[Any, NewRecord]:
     """(store, new_record): a fresh analysis ``awaiting_upload`` in that store."""
     if request.param == "in-memory":
         fake = InMemoryAnalyses()
-        owner = uuid.uuid4()
     else:
         services = request.getfixturevalue("services")
         fake = services.analyses
-        owner = services.users.create(f"contract-{uuid.uuid4().hex[:8]}@example.com", "x").id
 
-    def new_record(expires_in: float = 900, idempotency_key: str | None = None) -> AnalysisRecord:
+    def new_owner() -> uuid.UUID:
+        if request.param == "in-memory":
+            return uuid.uuid4()
+        return services.users.create(f"contract-{uuid.uuid4().hex[:8]}@example.com", "x").id
+
+    owner = new_owner()
+
+    def new_record(
+        expires_in: float = 900,
+        idempotency_key: str | None = None,
+        owner_id: uuid.UUID | None = None,
+        max_in_flight: int | None = None,
+    ) -> AnalysisRecord:
         ident = uuid.uuid4()
+        mine = owner_id or owner
         record, _ = fake.create(
             analysis_id=ident,
-            owner_id=owner,
+            owner_id=mine,
             filename="c.wav",
             content_type="audio/wav",
             size_bytes=10,
-            object_key=upload_key(owner, ident, "c.wav"),
+            object_key=upload_key(mine, ident, "c.wav"),
             upload_expires_at=datetime.now(UTC) + timedelta(seconds=expires_in),
             idempotency_key=idempotency_key,
+            max_in_flight=max_in_flight,
         )
         return record
 
+    new_record.new_owner = new_owner  # type: ignore[attr-defined]
     return fake, new_record
 
 
@@ -123,18 +138,66 @@ def test_fail_needs_the_claim_when_given_and_never_touches_a_finished_one(store)
     assert analyses.fail(other.id, "internal_error", "stuck").status == Status.FAILED
 
 
-def test_reuse_finds_only_completed_results_scored_the_same_way(store):
+def test_reuse_finds_only_the_owners_completed_results_scored_the_same_way(store):
     analyses, new = store
     sha = uuid.uuid4().hex * 2
     r = new()
     held = analyses.claim(r.id, r.object_key, 900)
-    assert analyses.find_reusable(sha, "k1") is None
+    assert analyses.find_reusable(r.owner_id, sha, "k1") is None
     analyses.complete(r.id, held.claim_token, result(sha, "k1"))
-    found = analyses.find_reusable(sha, "k1")
+    found = analyses.find_reusable(r.owner_id, sha, "k1")
     assert found is not None
     ident, duration, summary, chunks = found
     assert (ident, duration, summary.verdict, chunks) == (r.id, 6.0, "real", result().chunks)
-    assert analyses.find_reusable(sha, "k2") is None
+    assert analyses.find_reusable(r.owner_id, sha, "k2") is None
+    # Never another owner's result: a fast answer would tell them someone had this file.
+    assert analyses.find_reusable(new.new_owner(), sha, "k1") is None
+
+
+def test_in_flight_analyses_are_capped_per_owner(store):
+    analyses, new = store
+    first, second = new(max_in_flight=2), new(max_in_flight=2)
+    with pytest.raises(InFlightLimitReached):
+        new(max_in_flight=2)
+    new(max_in_flight=2, owner_id=new.new_owner())  # someone else
+    new()  # no cap asked for
+    analyses.expire(new(expires_in=-5).id)
+    assert analyses.count_in_flight(first.owner_id) == 3  # the expired one is not
+    held = analyses.claim(first.id, first.object_key, 900)
+    assert analyses.count_in_flight(first.owner_id) == 3  # processing still is
+    analyses.fail(first.id, "corrupt_audio", "bad", claim_token=held.claim_token)
+    analyses.fail(second.id, "corrupt_audio", "bad")
+    assert analyses.count_in_flight(first.owner_id) == 1
+
+
+def test_the_scored_object_is_recorded_and_a_replacement_marked(store):
+    analyses, new = store
+    r = new()
+    held = analyses.claim(r.id, r.object_key, 900)
+    analyses.record_object(r.id, uuid.uuid4(), "stale-token-etag", "0" * 64)  # not the holder
+    assert analyses.get(r.id).object_etag is None
+    analyses.record_object(r.id, held.claim_token, "etag-1", "a" * 64)
+    done = analyses.complete(r.id, held.claim_token, result("a" * 64))
+    assert (done.object_etag, done.content_sha256, done.audio_replaced_at) == (
+        "etag-1",
+        "a" * 64,
+        None,
+    )
+    marked = analyses.mark_audio_replaced(r.id)
+    assert marked.audio_replaced_at is not None
+    assert (marked.status, marked.updated_at) == (done.status, done.updated_at)
+    assert analyses.mark_audio_replaced(r.id).audio_replaced_at == marked.audio_replaced_at
+
+
+def test_expired_analyses_are_checked_once_for_late_uploads(store):
+    analyses, new = store
+    long_ago, recent, open_ = new(expires_in=-3600), new(expires_in=-5), new()
+    analyses.expire(long_ago.id)
+    analyses.expire(recent.id)
+    due = {r.id for r in analyses.expired_unchecked(900, limit=1000)}
+    assert long_ago.id in due and recent.id not in due and open_.id not in due
+    analyses.mark_late_checked(long_ago.id)
+    assert long_ago.id not in {r.id for r in analyses.expired_unchecked(900, limit=1000)}
 
 
 def test_uploads_move_to_queued_or_expire_only_from_awaiting(store):

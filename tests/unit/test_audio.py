@@ -179,3 +179,57 @@ def test_decoding_memory_is_the_output_not_the_source(tmp_path):
     output_mb = 600 * TARGET_RATE * 4 / 2**20
     print(f"\npeak RSS growth {float(growth_mb):.0f} MB for {output_mb:.0f} MB of output")
     assert float(growth_mb) < output_mb + 25
+
+
+@pytest.mark.parametrize(
+    ("rate", "accepted"), [(7_999, False), (8_000, True), (384_000, True), (384_001, False)]
+)
+def test_sample_rates_outside_8_to_384_khz_are_refused_before_decoding(tmp_path, rate, accepted):
+    from tests.hostile import _pcm16, _wav_header
+
+    samples = speechlike(1.0, 16_000)[:, 0]
+    data = _wav_header(rate, 1, 16, 2 * len(samples)) + _pcm16(samples)
+    charged: list[float] = []
+    if accepted:
+        decode(write(tmp_path, data), 1800, charged.append)
+        assert charged
+    else:
+        with pytest.raises(AudioError) as err:
+            decode(write(tmp_path, data), 1800, charged.append)
+        assert err.value.code == "unsupported_sample_rate" and charged == []
+
+
+def test_the_length_a_header_declares_is_charged_before_decoding(tmp_path):
+    charged: list[float] = []
+    decoded_when_charged: list[bool] = []
+
+    def charge(seconds: float) -> None:
+        charged.append(seconds)
+        decoded_when_charged.append(len(charged) > 1)
+
+    data = encode(speechlike(25.0, 44_100), 44_100, "WAV", "PCM_16")
+    audio = decode(write(tmp_path, data), 1800, charge)
+    assert charged[0] == pytest.approx(25.0) and decoded_when_charged[0] is False
+    assert max(charged) == pytest.approx(audio.duration_seconds, abs=0.01)
+
+
+def test_without_a_length_in_the_header_audio_is_charged_as_it_decodes():
+    # What a decoder does when the header has no length (MediaRecorder's WebM has none).
+    from realtone_scorer.audio import _Collector
+
+    charged: list[float] = []
+    collector = _Collector(TARGET_RATE, 1800 * TARGET_RATE, 0, charged.append)
+    for _ in range(25):
+        collector.add(np.full(TARGET_RATE, 0.1, np.float32))
+    samples = collector.result()
+    assert charged == [10.0, 20.0, 25.0] and len(samples) == 25 * TARGET_RATE
+
+
+def test_a_refused_charge_stops_decoding(tmp_path):
+    def refuse(seconds: float) -> None:
+        raise AudioError("quota_exceeded", f"{seconds} is too many")  # type: ignore[arg-type]
+
+    data = encode(speechlike(5.0), TARGET_RATE, "WAV", "PCM_16")
+    with pytest.raises(AudioError) as err:
+        decode(write(tmp_path, data), 1800, refuse)
+    assert err.value.code == "quota_exceeded"

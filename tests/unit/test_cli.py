@@ -332,8 +332,13 @@ def test_credentials_round_trip_forget_and_garbage(config_home):
     assert config.load() is None
 
 
-def test_login_saves_the_session_and_logout_removes_it(monkeypatch, capsys):
+def test_login_saves_the_session_and_logout_ends_and_removes_it(monkeypatch, capsys):
+    ended: list[dict[str, str]] = []
+
     def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/v1/auth/logout":
+            ended.append(json.loads(request.content))
+            return httpx.Response(204)
         assert request.url.path == "/v1/auth/login"
         assert json.loads(request.content) == {"email": "me@example.com", "password": "pw-1234567"}
         return httpx.Response(200, json={"access_token": "A", "refresh_token": "R"})
@@ -348,8 +353,35 @@ def test_login_saves_the_session_and_logout_removes_it(monkeypatch, capsys):
     assert stat.S_IMODE(config.credentials_path().stat().st_mode) == 0o600
     assert "logged in to http://api.test as me@example.com" in capsys.readouterr().out
     assert main.main(["logout"]) == 0 and not config.credentials_path().exists()
+    assert ended == [{"refresh_token": "R"}]  # revoked on the server, not only forgotten
+    assert "session ended on http://api.test" in capsys.readouterr().out
     assert main.main(["logout"]) == 0
     assert "not logged in" in capsys.readouterr().out
+
+
+def test_logout_forgets_the_session_even_when_the_api_is_unreachable(monkeypatch, capsys):
+    config.save(config.Credentials("http://127.0.0.1:9", "me@example.com", "A", "R"))
+    assert main.main(["logout"]) == 0 and not config.credentials_path().exists()
+    out = capsys.readouterr().out
+    assert "could not be ended on the server" in out and "logged out (removed" in out
+
+
+def test_register_says_what_to_do_when_the_email_has_another_password(monkeypatch, capsys):
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/v1/auth/register":  # the same answer for a taken email
+            return httpx.Response(201, json={"id": "1", "email": "e@x.io", "created_at": "t"})
+        return httpx.Response(
+            401, json={"error": {"code": "invalid_credentials", "message": "Wrong"}}
+        )
+
+    monkeypatch.setattr(
+        main, "Client", functools.partial(Client, transport=httpx.MockTransport(handler))
+    )
+    monkeypatch.setattr(main.getpass, "getpass", lambda prompt: "same-password")
+    assert main.main(["register", "--email", "e@x.io"]) == 2
+    err = capsys.readouterr().err
+    assert "realtone login" in err and "(invalid_credentials)" in err
+    assert config.load() is None
 
 
 def test_login_prompts_for_what_is_missing(monkeypatch, capsys):

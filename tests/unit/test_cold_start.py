@@ -18,6 +18,7 @@ ENV = {
     "AWS_REGION": "eu-west-3",
     "REALTONE_BUCKET": "realtone-audio-test",
     "REALTONE_QUEUE_URL": "https://sqs.eu-west-3.amazonaws.com/1/q",
+    "REALTONE_ENV": "dev",
 }
 
 

@@ -1,5 +1,5 @@
 from dataclasses import replace
-from uuid import UUID
+from uuid import UUID, uuid4
 
 import pytest
 
@@ -7,7 +7,16 @@ from realtone_core.models import Status
 from realtone_scorer.options import ScoringOptions
 from realtone_scorer.uploads import Outcome, Scorer
 from tests.audio import JUNK, wav_bytes
-from tests.fakes import InMemoryAnalyses, InMemoryObjects, LoudnessDetector, Published, deliver
+from tests.fakes import (
+    InMemoryAnalyses,
+    InMemoryObjects,
+    InMemoryQueue,
+    InMemoryQuota,
+    LoudnessDetector,
+    Published,
+    deliver,
+)
+from tests.hostile import amplified_wav
 
 
 @pytest.fixture
@@ -137,7 +146,8 @@ def test_silent_audio_is_inconclusive_and_never_scored(parts):
 def test_identical_uploads_reuse_the_stored_result(parts):
     scorer, analyses, objects, _, detector = parts
     data = wav_bytes(9.0)
-    first, second = analyses.add(), analyses.add("copy.wav")
+    owner = uuid4()
+    first, second = analyses.add(owner=owner), analyses.add("copy.wav", owner=owner)
     objects.objects[first.object_key] = data
     objects.objects[second.object_key] = data
     assert deliver(scorer, first.object_key) is Outcome.COMPLETED
@@ -147,7 +157,7 @@ def test_identical_uploads_reuse_the_stored_result(parts):
     assert analyses.chunks(second.id) == analyses.chunks(first.id)
     assert analyses.rows[second.id].summary == analyses.rows[first.id].summary
     # Different bytes are scored afresh.
-    third = analyses.add("other.wav")
+    third = analyses.add("other.wav", owner=owner)
     objects.objects[third.object_key] = wav_bytes(9.0, rate=22_050)
     assert deliver(scorer, third.object_key) is Outcome.COMPLETED
     assert detector.calls > calls
@@ -156,9 +166,10 @@ def test_identical_uploads_reuse_the_stored_result(parts):
 def test_a_changed_detector_or_setting_scores_identical_bytes_afresh(parts):
     scorer, analyses, objects, _, detector = parts
     data = wav_bytes(9.0)
+    owner = uuid4()
 
     def upload(name: str) -> UUID:
-        record = analyses.add(name)
+        record = analyses.add(name, owner=owner)
         objects.objects[record.object_key] = data
         assert deliver(scorer, record.object_key) is Outcome.COMPLETED
         return record.id
@@ -190,3 +201,130 @@ def test_an_upload_for_a_deleted_analysis_is_marked_abandoned(parts):
     del analyses.rows[record.id]  # deleted while the upload was in flight
     assert deliver(scorer, record.object_key) is Outcome.SKIPPED
     assert objects.abandoned == {record.object_key}
+
+
+def test_another_owners_identical_upload_is_scored_afresh(parts):
+    scorer, analyses, objects, _, detector = parts
+    data = wav_bytes(9.0)
+    mine, theirs = analyses.add(), analyses.add()
+    objects.objects[mine.object_key] = data
+    objects.objects[theirs.object_key] = data
+    assert deliver(scorer, mine.object_key) is Outcome.COMPLETED
+    calls = detector.calls
+    assert deliver(scorer, theirs.object_key) is Outcome.COMPLETED
+    assert detector.calls > calls  # nothing of the first owner's result was reused
+
+
+def test_an_amplified_upload_is_refused_from_its_header(parts):
+    scorer, analyses, objects, _, detector = parts
+    scorer.quota = InMemoryQuota(10_000)
+    record = analyses.add()
+    objects.objects[record.object_key] = amplified_wav()
+    assert deliver(scorer, record.object_key) is Outcome.FAILED
+    assert analyses.rows[record.id].error_code == "unsupported_sample_rate"
+    assert detector.calls == 0 and scorer.quota.used(record.owner_id) == 0
+
+
+def test_decoded_seconds_are_charged_once_per_analysis_and_refused_over_the_quota(parts):
+    scorer, analyses, objects, published, detector = parts
+    scorer.quota = InMemoryQuota(25)
+    owner = uuid4()
+    first, second = analyses.add(owner=owner), analyses.add(owner=owner)
+    objects.objects[first.object_key] = wav_bytes(10.3)
+    objects.objects[second.object_key] = wav_bytes(20.0, seed=3)
+    assert deliver(scorer, first.object_key) is Outcome.COMPLETED
+    assert scorer.quota.used(owner) == 11
+    calls = detector.calls
+    assert deliver(scorer, second.object_key) is Outcome.FAILED
+    failed = analyses.rows[second.id]
+    assert failed.error_code == "quota_exceeded" and "renews in" in failed.error_message
+    assert detector.calls == calls  # refused before any window was scored
+    assert scorer.quota.used(owner) == 11  # a refusal costs nothing
+    assert objects.objects[second.object_key]  # and the upload is kept
+    assert published[-1].status == Status.FAILED
+    # Another owner has their own allowance.
+    other = analyses.add()
+    objects.objects[other.object_key] = wav_bytes(20.0, seed=3)
+    assert deliver(scorer, other.object_key) is Outcome.COMPLETED
+
+
+def test_a_retry_is_not_charged_twice(parts):
+    scorer, analyses, objects, _, detector = parts
+    scorer.quota = InMemoryQuota(15)
+    detector.fail_times = 1
+    record = analyses.add()
+    objects.objects[record.object_key] = wav_bytes(10.0)
+    with pytest.raises(RuntimeError):
+        deliver(scorer, record.object_key, 1)
+    assert deliver(scorer, record.object_key, 2) is Outcome.COMPLETED
+    assert scorer.quota.used(record.owner_id) == 10
+
+
+def test_the_scorer_records_what_it_read(parts):
+    import hashlib
+
+    scorer, analyses, objects, *_ = parts
+    record = analyses.add()
+    data = wav_bytes(3.0)
+    objects.objects[record.object_key] = data
+    assert deliver(scorer, record.object_key) is Outcome.COMPLETED
+    done = analyses.rows[record.id]
+    assert done.object_etag == hashlib.md5(data).hexdigest()
+    assert done.content_sha256 == hashlib.sha256(data).hexdigest()
+
+
+def test_an_object_swapped_in_after_scoring_is_deleted_and_never_reassociated(parts):
+    scorer, analyses, objects, published, detector = parts
+    record = analyses.add()
+    objects.objects[record.object_key] = wav_bytes(3.0)
+    assert deliver(scorer, record.object_key) is Outcome.COMPLETED
+    scored = analyses.rows[record.id]
+    calls, documents = detector.calls, len(published)
+    # A stale event for the scored object changes nothing.
+    assert deliver(scorer, record.object_key) is Outcome.SKIPPED
+    assert analyses.rows[record.id].audio_replaced_at is None
+    # The upload policy, still valid, puts other bytes under the key.
+    objects.objects[record.object_key] = b"<html><script>alert(1)</script></html>"
+    assert deliver(scorer, record.object_key) is Outcome.SKIPPED
+    now = analyses.rows[record.id]
+    assert record.object_key not in objects.objects
+    assert now.audio_replaced_at is not None
+    assert (now.status, now.summary, now.updated_at) == (
+        scored.status,
+        scored.summary,
+        scored.updated_at,
+    )
+    assert detector.calls == calls and len(published) == documents
+
+
+def test_an_upload_for_an_expired_analysis_is_deleted(parts):
+    scorer, analyses, objects, *_ = parts
+    record = analyses.add(status=Status.EXPIRED)
+    objects.objects[record.object_key] = wav_bytes(2.0)
+    assert deliver(scorer, record.object_key) is Outcome.SKIPPED
+    assert record.object_key not in objects.objects
+    assert analyses.rows[record.id].status == Status.EXPIRED
+
+
+def test_heavy_owners_are_moved_to_the_heavy_queue():
+    from realtone_scorer.uploads import FairShare, S3Object
+
+    analyses, heavy, quota = InMemoryAnalyses(), InMemoryQueue(), InMemoryQuota(10_000)
+    fair = FairShare(analyses, heavy, quota, max_in_flight=2, max_seconds_today=600)
+    busy, light, spent = uuid4(), uuid4(), uuid4()
+    for _ in range(3):
+        analyses.add(owner=busy, status=Status.QUEUED)
+    mine = analyses.add(owner=light, status=Status.QUEUED)
+    quota.charge(spent, uuid4(), 601)
+
+    def event(owner):
+        record = analyses.add(owner=owner, status=Status.QUEUED)
+        return [S3Object("bucket", record.object_key)], f"body-{owner}"
+
+    assert fair.defer(*event(busy)) is True
+    assert fair.defer(*event(spent)) is True
+    assert fair.defer([S3Object("bucket", mine.object_key)], "light") is False
+    assert fair.defer([S3Object("bucket", "elsewhere/x.wav")], "foreign") is False
+    assert heavy.sent == [f"body-{busy}", f"body-{spent}"]
+    # Without a heavy queue nothing moves.
+    assert FairShare(analyses, None, quota, max_in_flight=0).defer(*event(busy)) is False

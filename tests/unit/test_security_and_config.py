@@ -70,9 +70,34 @@ def test_production_refuses_the_default_secret():
     ApiSettings(**PLACE, env="prod", jwt_secret="z" * 40)
 
 
+def test_no_environment_named_is_not_development(monkeypatch):
+    # A process started by hand, outside make run/test, must not sign with the public secret.
+    monkeypatch.delenv("REALTONE_ENV", raising=False)
+    monkeypatch.delenv("REALTONE_JWT_SECRET", raising=False)
+    with pytest.raises(ValidationError, match="REALTONE_ENV is unset"):
+        ApiSettings(**PLACE)
+    assert ApiSettings(**PLACE, jwt_secret="z" * 40).env is None
+    assert ApiSettings(**PLACE, env="dev").jwt_secret.get_secret_value()
+
+
 def test_origins_come_from_a_comma_separated_variable(monkeypatch):
     monkeypatch.setenv("REALTONE_CORS_ORIGINS", "https://a.example, https://b.example")
-    assert ApiSettings(**PLACE).cors_origins == ["https://a.example", "https://b.example"]
+    assert ApiSettings(**PLACE, env="dev").cors_origins == [
+        "https://a.example",
+        "https://b.example",
+    ]
+
+
+def test_trusted_proxies_come_from_a_comma_separated_variable(monkeypatch):
+    from ipaddress import ip_network
+
+    assert ApiSettings(**PLACE, env="dev").trusted_proxies == []
+    monkeypatch.setenv("REALTONE_TRUSTED_PROXIES", "10.0.0.0/8, 192.0.2.7,2001:db8::/32")
+    assert ApiSettings(**PLACE, env="dev").trusted_proxies == [
+        ip_network("10.0.0.0/8"),
+        ip_network("192.0.2.7/32"),
+        ip_network("2001:db8::/32"),
+    ]
 
 
 def test_filenames_cannot_change_the_key():
@@ -89,6 +114,7 @@ def test_filenames_cannot_change_the_key():
 
 def test_declared_types_and_sniffing():
     assert is_accepted_upload("a.wav", "audio/wav")
+    assert not is_accepted_upload("a.wav", "audio/wav\r\nContent-Type: text/html")
     assert is_accepted_upload("a.webm", "audio/webm;codecs=opus")
     assert is_accepted_upload("a.mp3", "application/octet-stream")
     assert not is_accepted_upload("a.pdf", "application/pdf")

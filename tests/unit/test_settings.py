@@ -60,3 +60,28 @@ def test_the_sweep_needs_the_queue(environment):
     with pytest.raises(ConfigError, match="REALTONE_QUEUE_URL"):
         SweepSettings.load()
     assert CoreSettings.load().queue_url is None
+
+
+def test_an_api_started_by_hand_without_an_environment_refuses_the_public_secret():
+    import os
+    import subprocess
+    import sys
+
+    env = {
+        "PATH": os.environ["PATH"],
+        "AWS_REGION": "eu-west-3",
+        "REALTONE_BUCKET": "realtone-audio-test",
+        "REALTONE_QUEUE_URL": "https://sqs.eu-west-3.amazonaws.com/1/q",
+    }
+    started = subprocess.run(
+        [sys.executable, "-c", "import realtone_api.main"], env=env, capture_output=True, text=True
+    )
+    assert started.returncode != 0
+    assert "REALTONE_JWT_SECRET" in started.stderr and "REALTONE_ENV is unset" in started.stderr
+    explicit = subprocess.run(
+        [sys.executable, "-c", "import realtone_api.main"],
+        env={**env, "REALTONE_ENV": "dev"},
+        capture_output=True,
+        text=True,
+    )
+    assert explicit.returncode == 0, explicit.stderr

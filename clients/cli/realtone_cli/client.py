@@ -196,6 +196,15 @@ class Client:
         ).json()
         return data
 
+    def logout(self, refresh_token: str) -> None:
+        """End the session on the server (its refresh tokens stop working). A token the API
+        no longer accepts means there is nothing left to end."""
+        response = self._send(
+            "POST", "/v1/auth/logout", None, json={"refresh_token": refresh_token}
+        )
+        if response.status_code >= 400 and response.status_code not in (401, 422):
+            raise error_from(response)
+
     def login(self, email: str, password: str) -> config.Credentials:
         body = {"email": email, "password": password}
         tokens = self.request("POST", "/v1/auth/login", auth=False, json=body).json()

@@ -189,23 +189,39 @@ def cmd_register(args: argparse.Namespace) -> int:
     with make_client(args) as client:
         email = _email(args)
         password = _password(args, confirm=True)
+        # The API answers alike whether or not the email already had an account (so that
+        # nobody can learn which emails do): logging in is what tells.
+        client.register(email, password)
         try:
-            client.register(email, password)
+            credentials = client.login(email, password)
         except ApiError as exc:
-            if exc.code == "email_taken":
+            if exc.code == "invalid_credentials":
                 raise ApiError(
-                    exc.status, exc.code, f"{exc.message}; to use it: `realtone login`"
+                    exc.status,
+                    exc.code,
+                    "registered, but this password does not log in: if the email already has"
+                    " an account, use `realtone login` with its password",
                 ) from exc
             raise
-        path = config.save(client.login(email, password))
-    print(f"account {email} created on {client.api}; logged in (session saved in {path})")
+        path = config.save(credentials)
+    print(f"registered {email} on {client.api}; logged in (session saved in {path})")
     return EXIT_OK
 
 
 def cmd_logout(args: argparse.Namespace) -> int:
     path = config.credentials_path()
+    saved = config.load()
+    ended = ""
+    if saved is not None and saved.refresh_token:
+        # The session ends on the server too; the local copy goes whatever happens.
+        with Client(saved.api, saved) as client:
+            try:
+                client.logout(saved.refresh_token)
+                ended = f"session ended on {saved.api}; "
+            except ApiError as exc:
+                print(f"warning: the session could not be ended on the server: {exc.detail}")
     if config.forget():
-        print(f"logged out (removed {path})")
+        print(f"logged out ({ended}removed {path})")
     else:
         print("not logged in; nothing to do")
     return EXIT_OK
@@ -362,7 +378,7 @@ def build_parser() -> argparse.ArgumentParser:
             "\nsession. Asks for the email and, twice, the password when they are not given."
             "\nPasswords need at least 8 characters.",
             "registered and logged in",
-            "email taken, password too short, ",
+            "password too short, the email has an account with another password, ",
             cmd_register,
         ),
         (
@@ -391,8 +407,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     command(
         "logout",
-        "forget the saved session",
-        "Delete the saved session ($XDG_CONFIG_HOME/realtone/credentials.json). Your"
+        "end the session and forget it",
+        "End the session on the API (POST /v1/auth/logout: its refresh token stops working)"
+        "\nand delete the saved session ($XDG_CONFIG_HOME/realtone/credentials.json). Your"
         "\nanalyses stay on the server; log in again to see them.",
         "exit codes: 0 (also when there was no session)",
         cmd_logout,

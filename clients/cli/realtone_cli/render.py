@@ -36,6 +36,8 @@ ERRORS = {
     "too_long": "the audio is longer than the limit",
     "too_large": "the file is larger than the limit",
     "upload_missing": "the upload never arrived",
+    "unsupported_sample_rate": "the audio's sample rate is outside 8-384 kHz",
+    "quota_exceeded": "today's allowance of analysed audio is used up",
     "internal_error": "RealTone could not finish the analysis; try again later",
 }
 BAR_WIDTH = 20

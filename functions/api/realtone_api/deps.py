@@ -5,10 +5,11 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, fields
 from functools import lru_cache
+from ipaddress import IPv4Network, IPv6Network, ip_address
 from typing import Annotated
 from uuid import UUID
 
-from fastapi import Depends
+from fastapi import Depends, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
@@ -55,6 +56,40 @@ async def _services() -> ApiServices:
 
 
 ServicesDep = Annotated[ApiServices, Depends(_services)]
+
+
+def client_address(request: Request, trusted: list[IPv4Network | IPv6Network]) -> str:
+    """Who sent the request, for per-client limits: the peer, unless the peer is a
+    configured proxy; then the nearest X-Forwarded-For hop that is not one. Behind API
+    Gateway the peer is its sourceIp (Mangum), which a client cannot choose."""
+    peer = request.client.host if request.client else "unknown"
+
+    def is_trusted(address: str) -> bool:
+        try:
+            ip = ip_address(address)
+        except ValueError:
+            return False
+        return any(ip in network for network in trusted)
+
+    if not is_trusted(peer):
+        return peer
+    hops = [
+        hop.strip()
+        for header in request.headers.getlist("x-forwarded-for")
+        for hop in header.split(",")
+        if hop.strip()
+    ]
+    for hop in reversed(hops):
+        if not is_trusted(hop):
+            return hop
+    return hops[0] if hops else peer
+
+
+async def _client(request: Request, services: ServicesDep) -> str:
+    return client_address(request, services.settings.trusted_proxies)
+
+
+ClientAddress = Annotated[str, Depends(_client)]
 
 _bearer = HTTPBearer(auto_error=False)
 

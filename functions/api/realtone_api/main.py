@@ -22,6 +22,9 @@ def create_app() -> FastAPI:
         title="RealTone",
         version="1.0.0",
         description="Upload audio, get a per-window deepfake score timeline and a verdict.",
+        # /docs is served by routes.ui with local assets (FastAPI's loads them from a CDN).
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.settings = settings
     install_error_handlers(app)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from functools import lru_cache
+from ipaddress import IPv4Network, IPv6Network, ip_network
 from typing import Annotated, Literal
 
 from pydantic import Field, SecretStr, field_validator, model_validator
@@ -35,9 +36,17 @@ class ApiSettings(CoreSettings):
     login_failures_per_account: int = Field(default=10, ge=1)
     login_failures_per_client: int = Field(default=50, ge=1)
     login_window_seconds: int = Field(default=15 * 60, ge=1)
+    registrations_per_client: int = Field(default=20, ge=1)
+    registration_window_seconds: int = Field(default=3600, ge=1)
     analyses_per_minute: int = Field(default=30, ge=1)
     upload_bytes_per_day: int = Field(default=5 * 1024**3, ge=1)
+    max_analyses_in_flight: int = Field(default=20, ge=1)
     max_request_body_bytes: int = Field(default=64 * 1024, ge=1024)
+    # Peers whose X-Forwarded-For is believed (addresses or networks). None by default: the
+    # client is the peer (behind API Gateway, Mangum gives its sourceIp as the peer).
+    trusted_proxies: Annotated[list[IPv4Network | IPv6Network], NoDecode] = Field(
+        default_factory=list
+    )
 
     @field_validator("cors_origins", mode="before")
     @classmethod
@@ -46,14 +55,21 @@ class ApiSettings(CoreSettings):
             return [o.strip() for o in value.split(",") if o.strip()]
         return value
 
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _split_networks(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [ip_network(n.strip(), strict=False) for n in value.split(",") if n.strip()]
+        return value
+
     @model_validator(mode="after")
     def _secret_outside_dev(self) -> ApiSettings:
         secret = self.jwt_secret.get_secret_value()
         if self.env != "dev" and (secret == DEV_JWT_SECRET or len(secret) < 32):
             raise ValueError(
-                "REALTONE_JWT_SECRET must be set to a random value of at least 32 characters"
-                " outside development (REALTONE_ENV=test or prod); the development default"
-                " is refused"
+                "REALTONE_JWT_SECRET must be set to a random value of at least 32 characters;"
+                " the public development secret is used only with REALTONE_ENV=dev set"
+                f" explicitly (REALTONE_ENV is {self.env or 'unset'})"
             )
         return self
 

@@ -1,13 +1,18 @@
 """Audio decoding to 16 kHz mono float32, streamed block by block.
 
 Peak memory is the 16 kHz output plus one decoded block: the source is never held whole,
-and a file that claims (or turns out) to be longer than the limit is stopped early.
+and a file that claims (or turns out) to be longer than the limit is stopped early. A
+sample rate outside 8-384 kHz is refused from the header: a few KB that claim 2 Hz would
+otherwise be resampled into hours of audio.
+
+What a file decodes to is charged (``Charge``, the seconds so far) before decoding when the
+header says its length, and as it decodes otherwise (or beyond what the header said).
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,6 +28,12 @@ TARGET_RATE = 16_000
 # A stream damaged part-way keeps what decoded before the damage if it is at least this long.
 PARTIAL_MIN_SECONDS = 0.5
 _BLOCK_SECONDS = 1.0
+MIN_SAMPLE_RATE = 8_000
+MAX_SAMPLE_RATE = 384_000
+# Seconds of audio a file decodes to, so far; raises (AudioError) to stop decoding.
+Charge = Callable[[float], None]
+# Without a length in the header, decoded audio is charged every this many seconds.
+_CHARGE_EVERY_SECONDS = 10.0
 log = logging.getLogger(__name__)
 # Containers libsndfile reads; the rest go to PyAV (FFmpeg).
 _SOUNDFILE_CONTAINERS = frozenset({"wav", "flac", "ogg", "mp3"})
@@ -43,7 +54,11 @@ class DecodedAudio:
 class _Collector:
     """Resamples mono blocks into a growing float32 buffer capped at ``max_samples``."""
 
-    def __init__(self, source_rate: int, max_samples: int, expected: int) -> None:
+    def __init__(
+        self, source_rate: int, max_samples: int, expected: int, charge: Charge | None = None
+    ) -> None:
+        self._charge = charge
+        self._charged = 0.0
         self._resampler = (
             soxr.ResampleStream(source_rate, TARGET_RATE, 1, dtype="float32", quality="HQ")
             if source_rate != TARGET_RATE
@@ -71,6 +86,14 @@ class _Collector:
             self._buf = grown
         self._buf[self._n : self._n + len(block)] = block
         self._n += len(block)
+        if self._n / TARGET_RATE >= self._charged + _CHARGE_EVERY_SECONDS:
+            self.charge(self._n / TARGET_RATE)
+
+    def charge(self, seconds: float) -> None:
+        """Charge up to ``seconds`` of audio for this file (never less than already)."""
+        if self._charge is not None and seconds > self._charged:
+            self._charge(seconds)
+            self._charged = seconds
 
     def damaged(self, exc: Exception) -> None:
         """The stream broke off (say, an upload cut short). What decoded before the damage is
@@ -83,6 +106,7 @@ class _Collector:
 
     def result(self) -> np.ndarray:
         self.add(np.zeros(0, np.float32), last=True)
+        self.charge(self._n / TARGET_RATE)
         out = self._buf[: self._n]
         return out.copy() if self._n < len(self._buf) // 2 else out
 
@@ -91,7 +115,16 @@ def _too_long_message(limit_seconds: float) -> str:
     return f"The audio is longer than the {limit_seconds / 60:g}-minute limit"
 
 
-def decode(path: Path, max_duration_seconds: float) -> DecodedAudio:
+def _check_rate(rate: int) -> None:
+    if not MIN_SAMPLE_RATE <= rate <= MAX_SAMPLE_RATE:
+        raise AudioError(
+            ErrorCode.UNSUPPORTED_SAMPLE_RATE,
+            f"The audio's sample rate is {rate} Hz; RealTone reads audio sampled at"
+            f" {MIN_SAMPLE_RATE // 1000} to {MAX_SAMPLE_RATE // 1000} kHz",
+        )
+
+
+def decode(path: Path, max_duration_seconds: float, charge: Charge | None = None) -> DecodedAudio:
     """Decode any accepted container, sniffed from its bytes, or raise ``AudioError``."""
     with path.open("rb") as f:
         head = f.read(64)
@@ -112,10 +145,10 @@ def decode(path: Path, max_duration_seconds: float) -> DecodedAudio:
     max_samples = int(max_duration_seconds * TARGET_RATE)
     if container in _SOUNDFILE_CONTAINERS:
         try:
-            return _decode_soundfile(path, container, max_samples, max_duration_seconds)
+            return _decode_soundfile(path, container, max_samples, max_duration_seconds, charge)
         except _NotForSoundfile:
             pass
-    return _decode_pyav(path, container, max_samples, max_duration_seconds)
+    return _decode_pyav(path, container, max_samples, max_duration_seconds, charge)
 
 
 class _NotForSoundfile(Exception):
@@ -123,7 +156,7 @@ class _NotForSoundfile(Exception):
 
 
 def _decode_soundfile(
-    path: Path, container: str, max_samples: int, max_duration: float
+    path: Path, container: str, max_samples: int, max_duration: float, charge: Charge | None
 ) -> DecodedAudio:
     try:
         snd = sf.SoundFile(str(path))
@@ -133,10 +166,12 @@ def _decode_soundfile(
         rate, channels = int(snd.samplerate), int(snd.channels)
         if rate <= 0 or channels <= 0:
             raise AudioError(ErrorCode.CORRUPT_AUDIO, "The audio header is invalid")
+        _check_rate(rate)
         if snd.frames > 0 and snd.frames / rate > max_duration:
             raise AudioError(ErrorCode.TOO_LONG, _too_long_message(max_duration))
         expected = int(max(snd.frames, 0) * TARGET_RATE / rate) + TARGET_RATE
-        collector = _Collector(rate, max_samples, expected)
+        collector = _Collector(rate, max_samples, expected, charge)
+        collector.charge(max(snd.frames, 0) / rate)
         try:
             for block in snd.blocks(
                 blocksize=max(1, int(rate * _BLOCK_SECONDS)), dtype="float32", always_2d=True
@@ -147,7 +182,9 @@ def _decode_soundfile(
         return DecodedAudio(collector.result(), rate, channels, container)
 
 
-def _decode_pyav(path: Path, container: str, max_samples: int, max_duration: float) -> DecodedAudio:
+def _decode_pyav(
+    path: Path, container: str, max_samples: int, max_duration: float, charge: Charge | None
+) -> DecodedAudio:
     import av
 
     try:
@@ -163,9 +200,11 @@ def _decode_pyav(path: Path, container: str, max_samples: int, max_duration: flo
         channels = int(codec.channels or 0)
         if rate <= 0:
             raise AudioError(ErrorCode.CORRUPT_AUDIO, "The audio stream has no sample rate")
+        _check_rate(rate)
         if media.duration and media.duration / 1_000_000 > max_duration:
             raise AudioError(ErrorCode.TOO_LONG, _too_long_message(max_duration))
-        collector = _Collector(rate, max_samples, 0)
+        collector = _Collector(rate, max_samples, 0, charge)
+        collector.charge((media.duration or 0) / 1_000_000)
         try:
             for mono in _pyav_mono_blocks(media, stream):
                 collector.add(mono)

@@ -3,7 +3,8 @@
 Partial batch failures: a message that failed is reported back and retried alone; the rest
 of the batch is deleted. The queue's redrive policy moves a message that keeps failing to
 the DLQ. Each S3 object (bucket, key, ETag) is processed once (Powertools idempotency, kept
-in Postgres); the analysis's conditional status update guards the rest.
+in Postgres); the analysis's conditional status update guards the rest. A heavy user's
+message arriving on the main queue is moved to the heavy queue first (``FairShare``).
 """
 
 from __future__ import annotations
@@ -28,9 +29,10 @@ from aws_lambda_powertools.utilities.idempotency.exceptions import (
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from realtone_core.idempotency import PostgresPersistenceLayer
+from realtone_core.sqs import HEAVY_ATTRIBUTE
 from realtone_scorer.events import S3Notification
 from realtone_scorer.pooling import PooledDetector
-from realtone_scorer.runtime import get_runtime, get_scorer
+from realtone_scorer.runtime import get_fair_share, get_runtime, get_scorer
 from realtone_scorer.uploads import Delivery, S3Object
 
 logger = Logger(service="realtone-scorer")
@@ -66,7 +68,14 @@ def record_handler(record: SQSRecord) -> None:
         int(record.attributes.approximate_receive_count or 1),
         get_runtime().settings.max_receive_count,
     )
-    for s3_object in notification.created_objects():
+    s3_objects = notification.created_objects()
+    # Decided before idempotency: a moved message is scored (and recorded) where it lands.
+    moved = HEAVY_ATTRIBUTE in (record.message_attributes or {})
+    if not moved and get_fair_share().defer(s3_objects, record.body):
+        logger.info("heavy user: upload moved to the heavy queue", keys=[o.key for o in s3_objects])
+        metrics.add_metric(name="UploadsDeferred", unit=MetricUnit.Count, value=1)
+        return
+    for s3_object in s3_objects:
         try:
             if delivery.is_retry:
                 # The earlier attempt is over, though it may have died before clearing its

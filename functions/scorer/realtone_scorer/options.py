@@ -23,6 +23,12 @@ class ScoringOptions:
     score_threshold: float = 0.5
     # Overall scores within this distance of the threshold are "inconclusive" (0 = off).
     inconclusive_band: float = 0.0
+    # Windows that cannot be judged (realtone_scorer.reasons): less speech than this share of
+    # frames is music or noise; more clipped samples than this share is clipped; less speech
+    # than this many seconds is too short. Measured: bench/reasons.py.
+    min_speech_fraction: float = 0.2
+    max_clipped_fraction: float = 0.01
+    min_speech_seconds: float = 0.5
 
     def __post_init__(self) -> None:
         if min(self.window_seconds, self.hop_seconds, self.min_tail_seconds) <= 0:

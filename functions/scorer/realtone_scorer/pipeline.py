@@ -15,7 +15,7 @@ from typing import Protocol
 import numpy as np
 
 from realtone_core.models import Chunk, ModelCard, ScoringResult
-from realtone_scorer.audio import TARGET_RATE, decode
+from realtone_scorer.audio import TARGET_RATE, Charge, decode
 from realtone_scorer.options import ScoringOptions
 from realtone_scorer.summary import summarize
 from realtone_scorer.windows import plan_windows, window_samples
@@ -70,11 +70,16 @@ def score_samples(
 
 
 def score_file(
-    path: Path, options: ScoringOptions, detector: DetectorPort, batch_size: int = 8
+    path: Path,
+    options: ScoringOptions,
+    detector: DetectorPort,
+    batch_size: int = 8,
+    charge: Charge | None = None,
 ) -> ScoringResult:
-    """Score one local file; raises ``AudioError`` for audio that cannot be scored."""
+    """Score one local file; raises ``AudioError`` for audio that cannot be scored.
+    ``charge`` is told the seconds of audio the file decodes to (see ``audio.decode``)."""
     started = time.perf_counter()
-    audio = decode(path, options.max_duration_seconds)
+    audio = decode(path, options.max_duration_seconds, charge)
     decode_ms = ms_since(started)
     chunks, score_ms = score_samples(audio.samples, options, detector, batch_size)
     total = ms_since(started)

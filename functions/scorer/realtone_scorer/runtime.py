@@ -9,14 +9,16 @@ from pathlib import Path
 from aws_lambda_powertools import Logger
 
 from realtone_core.lifecycle import publish
+from realtone_core.limits import AudioQuota, RateLimiter
 from realtone_core.s3 import s3_client
 from realtone_core.scorer_card import MODEL_CARD_KEY
 from realtone_core.services import Services
+from realtone_core.sqs import HeavyQueue
 from realtone_scorer.checkpoints import load_detector
 from realtone_scorer.pooling import PooledDetector
 from realtone_scorer.settings import ScorerSettings, get_settings
 from realtone_scorer.threads import size_torch
-from realtone_scorer.uploads import Scorer
+from realtone_scorer.uploads import FairShare, Scorer
 
 logger = Logger(service="realtone-scorer", child=True)
 
@@ -25,12 +27,28 @@ logger = Logger(service="realtone-scorer", child=True)
 class Runtime:
     settings: ScorerSettings
     services: Services
+    quota: AudioQuota
 
 
 @lru_cache(maxsize=1)
 def get_runtime() -> Runtime:
     settings = get_settings()
-    return Runtime(settings, Services.from_settings(settings))
+    quota = AudioQuota(RateLimiter(settings.redis_url), settings.audio_seconds_per_day)
+    return Runtime(settings, Services.from_settings(settings), quota)
+
+
+@lru_cache(maxsize=1)
+def get_fair_share() -> FairShare:
+    runtime = get_runtime()
+    settings, services = runtime.settings, runtime.services
+    heavy = HeavyQueue(services.sqs, settings.heavy_queue_url) if settings.heavy_queue_url else None
+    return FairShare(
+        analyses=services.analyses,
+        heavy=heavy,
+        quota=runtime.quota,
+        max_in_flight=settings.heavy_in_flight,
+        max_seconds_today=settings.heavy_seconds_per_day,
+    )
 
 
 @lru_cache(maxsize=1)
@@ -68,4 +86,5 @@ def get_scorer() -> Scorer:
         lease_seconds=settings.claim_lease_seconds,
         max_upload_bytes=settings.max_upload_bytes,
         batch_size=settings.batch_size,
+        quota=runtime.quota,
     )

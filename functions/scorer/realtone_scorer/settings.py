@@ -33,6 +33,14 @@ class ScorerSettings(CoreSettings):
     worker_batch: int = Field(default=1, ge=1, le=10)
 
     max_upload_bytes: int = Field(default=100 * 1024 * 1024, ge=1)
+    # Decoded audio each user may have scored per (UTC) day, charged when decoding starts.
+    audio_seconds_per_day: int = Field(default=4 * 3600, ge=1)
+    # Fair scheduling: uploads of a user with more than heavy_in_flight analyses in flight
+    # (awaiting upload, queued or processing), or more than heavy_seconds_per_day decoded
+    # today, are moved to the heavy queue (unset: everything is scored in arrival order).
+    heavy_queue_url: str | None = None
+    heavy_in_flight: int = Field(default=3, ge=1)
+    heavy_seconds_per_day: int = Field(default=3600, ge=1)
     window_seconds: float = Field(default=4.0, gt=0)
     hop_seconds: float = Field(default=4.0, gt=0)
     min_tail_seconds: float = Field(default=0.5, gt=0)

@@ -1,4 +1,5 @@
-"""Scoring one uploaded object: claim → download → decode → windows → detector → store.
+"""Scoring one uploaded object: claim → download → decode → windows → detector → store;
+and which uploads wait in the heavy queue (``FairShare``).
 
 Domain code: it takes its adapters as arguments, so unit tests pass in-memory fakes and the
 Lambda handler and the worker share this one path.
@@ -7,8 +8,10 @@ Lambda handler and the worker share this one path.
 from __future__ import annotations
 
 import hashlib
+import math
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
@@ -18,8 +21,8 @@ from uuid import UUID
 from aws_lambda_powertools import Logger
 
 from realtone_core.errors import AudioError, ErrorCode
-from realtone_core.models import AnalysisRecord, Chunk, ScoringResult, Summary
-from realtone_core.s3 import parse_upload_key
+from realtone_core.models import AnalysisRecord, Chunk, ScoringResult, Status, Summary
+from realtone_core.s3 import ObjectInfo, parse_upload_key
 from realtone_scorer.options import ScoringOptions
 from realtone_scorer.pipeline import DetectorPort, ms_since, score_file, scoring_key
 
@@ -32,11 +35,15 @@ class AnalysisPort(Protocol):
     ) -> AnalysisRecord | None: ...
     def get(self, analysis_id: UUID) -> AnalysisRecord | None: ...
     def release(self, analysis_id: UUID, claim_token: UUID) -> None: ...
+    def record_object(
+        self, analysis_id: UUID, claim_token: UUID, etag: str, content_sha256: str
+    ) -> None: ...
+    def mark_audio_replaced(self, analysis_id: UUID) -> AnalysisRecord | None: ...
     def complete(
         self, analysis_id: UUID, claim_token: UUID, result: ScoringResult
     ) -> AnalysisRecord | None: ...
     def find_reusable(
-        self, content_sha256: str, scoring_key: str
+        self, owner_id: UUID, content_sha256: str, scoring_key: str
     ) -> tuple[UUID, float, Summary, list[Chunk]] | None: ...
     def fail(
         self,
@@ -50,8 +57,17 @@ class AnalysisPort(Protocol):
 
 
 class ObjectPort(Protocol):
-    def download(self, key: str, out: BinaryIO) -> int | None: ...
+    def download(self, key: str, out: BinaryIO) -> ObjectInfo | None: ...
+    def head(self, key: str) -> ObjectInfo | None: ...
+    def delete(self, key: str) -> None: ...
     def mark_abandoned(self, key: str) -> None: ...
+
+
+class QuotaPort(Protocol):
+    """Decoded audio seconds per owner and day (``realtone_core.limits.AudioQuota``)."""
+
+    def charge(self, owner_id: UUID, analysis_id: UUID, seconds: int) -> int | None: ...
+    def used(self, owner_id: UUID) -> int: ...
 
 
 class PublishPort(Protocol):
@@ -107,6 +123,7 @@ class Scorer:
     lease_seconds: int = 900
     max_upload_bytes: int = 100 * 1024 * 1024
     batch_size: int = 8
+    quota: QuotaPort | None = None
 
     def process_upload(self, s3_object: S3Object, delivery: Delivery) -> Outcome:
         """Score the object once; redeliveries and stale events are skipped.
@@ -119,25 +136,19 @@ class Scorer:
         if ids is None:
             logger.warning("ignoring an object outside uploads/", key=key)
             return Outcome.SKIPPED
-        _, analysis_id = ids
+        owner_id, analysis_id = ids
         # A first delivery respects the lease: a duplicate event must not steal a claim from a
         # live scorer.
         lease = 0 if delivery.is_retry else self.lease_seconds
         record = self.analyses.claim(analysis_id, key, lease)
         if record is None or record.claim_token is None:
-            if self.analyses.get(analysis_id) is None:
-                # Uploaded for an analysis that no longer exists (deleted while the upload was
-                # in flight): tagged, so the bucket's lifecycle rule removes it.
-                self.objects.mark_abandoned(key)
-                logger.info("object of a deleted analysis marked abandoned", key=key)
-            else:
-                logger.info("skipping: analysis finished or being scored", key=key)
+            self._not_claimed(analysis_id, key)
             return Outcome.SKIPPED
         token = record.claim_token
         self.publish(record, [])
         started = time.perf_counter()
         try:
-            result = self._score(s3_object, started)
+            result = self._score(s3_object, owner_id, analysis_id, token, started)
         except AudioError as exc:
             logger.info("audio rejected", analysis_id=str(analysis_id), code=exc.code)
             failed = self.analyses.fail(
@@ -188,6 +199,52 @@ class Scorer:
         )
         return Outcome.COMPLETED
 
+    def _not_claimed(self, analysis_id: UUID, key: str) -> None:
+        """An event for an analysis that cannot be claimed: gone, expired, finished (its
+        object maybe replaced since) or being scored by another."""
+        current = self.analyses.get(analysis_id)
+        if current is None:
+            # Uploaded for an analysis that no longer exists (deleted while the upload was
+            # in flight): tagged, so the bucket's lifecycle rule removes it.
+            self.objects.mark_abandoned(key)
+            logger.info("object of a deleted analysis marked abandoned", key=key)
+        elif current.status == Status.EXPIRED:
+            # Arrived after the upload window closed: never scored, so not kept either.
+            self.objects.delete(key)
+            logger.info("object uploaded after its analysis expired: deleted", key=key)
+        elif current.status.terminal and current.object_etag is not None:
+            # Compared with what is in storage now, not with the event: a late event for
+            # the very object that was scored must not remove it.
+            info = self.objects.head(key)
+            if info is not None and info.etag != current.object_etag:
+                self.objects.delete(key)
+                self.analyses.mark_audio_replaced(analysis_id)
+                logger.warning(
+                    "another object replaced the scored one: deleted, never served",
+                    analysis_id=str(analysis_id),
+                )
+            else:
+                logger.info("skipping: analysis finished", key=key)
+        else:
+            logger.info("skipping: analysis finished or being scored", key=key)
+
+    def _charger(self, owner_id: UUID, analysis_id: UUID) -> Callable[[float], None] | None:
+        quota = self.quota
+        if quota is None:
+            return None
+
+        def charge(seconds: float) -> None:
+            wait = quota.charge(owner_id, analysis_id, math.ceil(seconds))
+            if wait is not None:
+                raise AudioError(
+                    ErrorCode.QUOTA_EXCEEDED,
+                    f"Scoring this upload ({seconds / 60:.1f} min of audio) would pass your"
+                    f" daily allowance of decoded audio; it renews in {math.ceil(wait / 60)}"
+                    " minutes. The upload is kept: delete it, or upload it again then.",
+                )
+
+        return charge
+
     def _release_quietly(self, analysis_id: UUID, token: UUID) -> None:
         try:
             self.analyses.release(analysis_id, token)
@@ -195,7 +252,9 @@ class Scorer:
             # The lease expires on its own; releasing only lets a retry start sooner.
             logger.warning("could not release the claim", analysis_id=str(analysis_id))
 
-    def _score(self, s3_object: S3Object, started: float) -> ScoringResult:
+    def _score(
+        self, s3_object: S3Object, owner_id: UUID, analysis_id: UUID, token: UUID, started: float
+    ) -> ScoringResult:
         if s3_object.size is not None and s3_object.size > self.max_upload_bytes:
             raise _too_large(self.max_upload_bytes)
         with tempfile.TemporaryDirectory(prefix="realtone-") as tmp:
@@ -203,14 +262,17 @@ class Scorer:
             t0 = time.perf_counter()
             with path.open("wb") as raw:
                 out = _HashingWriter(raw, self.max_upload_bytes)
-                if self.objects.download(s3_object.key, out) is None:  # type: ignore[arg-type]
+                info = self.objects.download(s3_object.key, out)  # type: ignore[arg-type]
+                if info is None:
                     raise AudioError(
                         ErrorCode.UPLOAD_MISSING, "The uploaded file is no longer in storage"
                     )
             download_ms = ms_since(t0)
             content_sha256 = out.hexdigest()
+            # What is scored is these bytes: a later object under the key is told apart.
+            self.analyses.record_object(analysis_id, token, info.etag, content_sha256)
             key = scoring_key(self.options, self.detector)
-            reusable = self.analyses.find_reusable(content_sha256, key)
+            reusable = self.analyses.find_reusable(owner_id, content_sha256, key)
             if reusable is not None:
                 source, duration, summary, chunks = reusable
                 logger.info(
@@ -227,7 +289,13 @@ class Scorer:
                     scoring_key=key,
                     timings={"download_ms": download_ms, "score_ms": 0, "total_ms": total},
                 )
-            result = score_file(path, self.options, self.detector, self.batch_size)
+            result = score_file(
+                path,
+                self.options,
+                self.detector,
+                self.batch_size,
+                self._charger(owner_id, analysis_id),
+            )
         total = ms_since(started)
         return result.model_copy(
             update={
@@ -237,6 +305,48 @@ class Scorer:
                 "timings": {**result.timings, "download_ms": download_ms, "total_ms": total},
             }
         )
+
+
+class InFlightPort(Protocol):
+    def count_in_flight(self, owner_id: UUID) -> int: ...
+
+
+class QueuePort(Protocol):
+    def send(self, body: str) -> None: ...
+
+
+@dataclass
+class FairShare:
+    """Which uploads wait in the heavy queue, so one user's backlog cannot hold others back.
+
+    An owner with more than ``max_in_flight`` analyses in flight (awaiting upload, queued
+    or processing), or with more than ``max_seconds_today`` seconds decoded today, is heavy:
+    their messages go to the heavy queue, which is scored when the main queue is idle (the
+    worker; it also takes one heavy message after every minute of main-queue work) or with
+    capped concurrency (Lambda). Moving a message costs milliseconds, so a light user waits
+    for at most the job in hand.
+    """
+
+    analyses: InFlightPort
+    heavy: QueuePort | None
+    quota: QuotaPort | None = None
+    max_in_flight: int = 3
+    max_seconds_today: int = 3600
+
+    def defer(self, s3_objects: list[S3Object], body: str) -> bool:
+        """Send the message (``body``) to the heavy queue when it is a heavy owner's."""
+        if self.heavy is None:
+            return False
+        owners = {ids[0] for o in s3_objects if (ids := parse_upload_key(o.key)) is not None}
+        if not any(self.is_heavy(owner) for owner in owners):
+            return False
+        self.heavy.send(body)
+        return True
+
+    def is_heavy(self, owner_id: UUID) -> bool:
+        if self.analyses.count_in_flight(owner_id) > self.max_in_flight:
+            return True
+        return self.quota is not None and self.quota.used(owner_id) > self.max_seconds_today
 
 
 def _too_large(limit: int) -> AudioError:

@@ -3,6 +3,11 @@
 It receives SQS messages, turns them into the exact event the Lambda SQS event source
 sends, calls ``lambda_handler`` (the one processing path) and deletes what succeeded —
 what the event source mapping does for the Lambda function.
+
+With a heavy queue (``REALTONE_HEAVY_QUEUE_URL``) it takes the main queue first and the
+heavy one when the main queue is empty, and, so that heavy users are never starved, one
+heavy batch after every ``HEAVY_AFTER_SECONDS`` spent on the main queue (moving a heavy
+user's message there takes milliseconds, so it hardly counts).
 """
 
 from __future__ import annotations
@@ -24,6 +29,8 @@ from realtone_core.sqs import sqs_client
 from realtone_scorer.settings import ScorerSettings, get_settings
 
 logger = Logger(service="realtone-scorer-worker")
+
+HEAVY_AFTER_SECONDS = 60.0
 
 
 @dataclass
@@ -145,9 +152,12 @@ class Worker:
         self.visibility_seconds = visibility_seconds
         self.sweep_every_seconds = sweep_every_seconds
         self.sqs = sqs_client(settings.aws_region, settings.aws_endpoint_url)
+        self.heavy_queue_url: str | None = settings.heavy_queue_url
+        self.heavy_queue_arn: str | None = None
         self.stop = threading.Event()
         self._busy = False
         self._last_sweep = 0.0
+        self._main_seconds = 0.0
 
     def handle_signal(self, signum: int, _frame: FrameType | None) -> None:
         logger.info("stop requested", signal=signal.Signals(signum).name, busy=self._busy)
@@ -161,9 +171,13 @@ class Worker:
         from realtone_scorer.runtime import get_scorer
 
         get_scorer()  # load the model before the first message, once
-        arn = self.sqs.get_queue_attributes(QueueUrl=self.queue_url, AttributeNames=["QueueArn"])
-        queue_arn = arn["Attributes"]["QueueArn"]
-        logger.info("worker ready", queue_url=self.queue_url, model=self.settings.model)
+        queue_arn = self.queue_arn(self.queue_url)
+        logger.info(
+            "worker ready",
+            queue_url=self.queue_url,
+            heavy_queue_url=self.heavy_queue_url,
+            model=self.settings.model,
+        )
         while not self.stop.is_set():
             try:
                 self.maybe_sweep()
@@ -183,11 +197,38 @@ class Worker:
         self._last_sweep = time.monotonic()
         run_sweep(get_runtime().services, self.queue_url)
 
+    def queue_arn(self, queue_url: str) -> str:
+        attributes = self.sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])
+        return str(attributes["Attributes"]["QueueArn"])
+
     def poll_once(self, handler: Any, queue_arn: str) -> int:
+        """Receive and handle one batch (main queue ``queue_arn``, or the heavy queue when
+        it is due); returns how many messages were handled."""
+        if not self.heavy_queue_url:
+            return self._poll(handler, self.queue_url, queue_arn, self.wait_seconds)
+        if self.heavy_queue_arn is None:
+            self.heavy_queue_arn = self.queue_arn(self.heavy_queue_url)
+        order = [(self.queue_url, queue_arn), (self.heavy_queue_url, self.heavy_queue_arn)]
+        if self._main_seconds >= HEAVY_AFTER_SECONDS:
+            order.reverse()
+        for url, arn in order:
+            started = time.monotonic()
+            handled = self._poll(handler, url, arn, 0)
+            if handled:
+                if url == self.queue_url:
+                    self._main_seconds += time.monotonic() - started
+                else:
+                    self._main_seconds = 0.0
+                return handled
+        self._main_seconds = 0.0
+        # Both empty: wait on the main queue (a heavy message waits at most this long).
+        return self._poll(handler, self.queue_url, queue_arn, self.wait_seconds)
+
+    def _poll(self, handler: Any, queue_url: str, queue_arn: str, wait_seconds: int) -> int:
         response = self.sqs.receive_message(
-            QueueUrl=self.queue_url,
+            QueueUrl=queue_url,
             MaxNumberOfMessages=self.batch_size,
-            WaitTimeSeconds=self.wait_seconds,
+            WaitTimeSeconds=wait_seconds,
             VisibilityTimeout=self.visibility_seconds,
             AttributeNames=["All"],
             MessageAttributeNames=["All"],
@@ -198,7 +239,7 @@ class Worker:
         self._busy = True
         try:
             event = to_lambda_event(messages, queue_arn, self.settings.aws_region)
-            with VisibilityHeartbeat(self.sqs, self.queue_url, messages, self.visibility_seconds):
+            with VisibilityHeartbeat(self.sqs, queue_url, messages, self.visibility_seconds):
                 try:
                     context = LocalLambdaContext(
                         region=self.settings.aws_region, timeout_seconds=self.visibility_seconds
@@ -212,7 +253,7 @@ class Worker:
             done = [m for m in messages if m["MessageId"] not in failed]
             if done:
                 self.sqs.delete_message_batch(
-                    QueueUrl=self.queue_url,
+                    QueueUrl=queue_url,
                     Entries=[
                         {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]}
                         for i, m in enumerate(done)

@@ -21,7 +21,7 @@ from realtone_api.schemas import (
 )
 from realtone_core import lifecycle
 from realtone_core.errors import ErrorCode, RealToneError
-from realtone_core.models import Analysis, AnalysisRecord, Status
+from realtone_core.models import Analysis, AnalysisRecord
 from realtone_core.store import decode_cursor, encode_cursor
 
 router = APIRouter(
@@ -63,7 +63,11 @@ def create_analysis(
         user.id,
         lifecycle.NewUpload(body.filename, body.content_type, body.size_bytes, idempotency_key),
         lifecycle.UploadPolicy(
-            s.max_upload_bytes, s.upload_url_seconds, s.analyses_per_minute, s.upload_bytes_per_day
+            s.max_upload_bytes,
+            s.upload_url_seconds,
+            s.analyses_per_minute,
+            s.upload_bytes_per_day,
+            s.max_analyses_in_flight,
         ),
         analyses=services.analyses,
         objects=services.objects,
@@ -140,22 +144,20 @@ def list_analyses(
 
 @router.delete("/{analysis_id}", status_code=status.HTTP_204_NO_CONTENT)
 def delete_analysis(analysis_id: str, user: CurrentUser, services: ServicesDep) -> Response:
-    record = _owned(services, analysis_id, user.id)
-    # The object goes first: if S3 fails the rows stay, and the user can simply retry.
-    services.objects.delete(record.object_key)
-    services.analyses.delete(record.id, user.id)
-    services.cache.delete(record.id)
+    lifecycle.delete_analysis(
+        _parse_id(analysis_id),
+        user.id,
+        analyses=services.analyses,
+        objects=services.objects,
+        cache=services.cache,
+    )
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
-@router.get("/{analysis_id}/audio", response_model=AudioUrlOut)
+@router.get("/{analysis_id}/audio", response_model=AudioUrlOut, responses=error_responses(410))
 def audio_url(analysis_id: str, user: CurrentUser, services: ServicesDep) -> AudioUrlOut:
     record = _owned(services, analysis_id, user.id)
-    if record.status in (Status.AWAITING_UPLOAD, Status.EXPIRED):
-        raise RealToneError(
-            ErrorCode.UPLOAD_MISSING, "No audio has been uploaded for this analysis", 404
-        )
-    url, expires_at = services.objects.presigned_get(
-        record.object_key, services.settings.audio_url_seconds
+    url, expires_at = lifecycle.audio_url(
+        record, objects=services.objects, expires_in=services.settings.audio_url_seconds
     )
     return AudioUrlOut(url=url, expires_at=expires_at)

@@ -1,12 +1,13 @@
-"""Registration, login, token refresh (rotating) and the current user."""
+"""Registration, login, token refresh (rotating), logout and the current user."""
 
 from __future__ import annotations
 
-from uuid import UUID
+from datetime import UTC, datetime
+from uuid import UUID, uuid4
 
-from fastapi import APIRouter, Request, status
+from fastapi import APIRouter, Response, status
 
-from realtone_api.deps import ApiServices, CurrentUser, ServicesDep
+from realtone_api.deps import ApiServices, ClientAddress, CurrentUser, ServicesDep
 from realtone_api.schemas import (
     Credentials,
     LoginRequest,
@@ -24,7 +25,7 @@ from realtone_api.security import (
     issue_refresh_token,
     verify_password,
 )
-from realtone_core.errors import ErrorCode, RateLimitedError, RealToneError
+from realtone_core.errors import EmailTakenError, ErrorCode, RateLimitedError, RealToneError
 from realtone_core.limits import Limit
 from realtone_core.models import User
 
@@ -48,51 +49,81 @@ def _token_pair(services: ApiServices, user: User, family: UUID | None = None) -
     "/register",
     status_code=status.HTTP_201_CREATED,
     response_model=UserOut,
-    responses=error_responses(409),
+    responses={201: {"description": "The same answer whether or not the email had an account"}},
 )
-def register(body: Credentials, services: ServicesDep) -> UserOut:
-    user = services.users.create(body.email, hash_password(body.password))
+def register(body: Credentials, client: ClientAddress, services: ServicesDep) -> UserOut:
+    s = services.settings
+    per_client = Limit("registrations", s.registrations_per_client, s.registration_window_seconds)
+    wait = services.limiter.take(per_client, client)
+    if wait:
+        raise RateLimitedError("Too many accounts created from your address; try again later", wait)
+    password_hash = hash_password(body.password)
+    try:
+        user = services.users.create(body.email, password_hash)
+    except EmailTakenError:
+        # Answered like a new account (same status, shape and argon2 time), so registering
+        # does not tell anyone which emails have accounts; nothing is created or changed.
+        return UserOut(id=uuid4(), email=body.email, created_at=datetime.now(UTC))
     return UserOut(id=user.id, email=user.email, created_at=user.created_at)
 
 
 @router.post("/login", response_model=TokenPair)
-def login(body: LoginRequest, request: Request, services: ServicesDep) -> TokenPair:
+def login(body: LoginRequest, client: ClientAddress, services: ServicesDep) -> TokenPair:
     s = services.settings
     email = body.email.strip().lower()
-    client = request.client.host if request.client else "unknown"
-    # Failed attempts count, per account (guessing one password) and per client
-    # (trying many accounts); a user who types their password right is never slowed down.
+    # Every attempt is counted before the password is checked (one atomic increment), per
+    # account (guessing one password) and per client (trying many accounts), so concurrent
+    # attempts cannot all pass the limit while the slow check runs; a right password gives
+    # its count back, so a user who types it right is never slowed down.
+    limiter = services.limiter
     per_account = Limit("login-failures", s.login_failures_per_account, s.login_window_seconds)
     per_client = Limit("login-client-failures", s.login_failures_per_client, s.login_window_seconds)
-    wait = services.limiter.exceeded(per_account, email) or services.limiter.exceeded(
-        per_client, client
-    )
+    wait = limiter.take(per_client, client)
+    if not wait:
+        wait = limiter.take(per_account, email)
+        if wait:
+            limiter.give_back(per_client, client)
     if wait:
         raise RateLimitedError("Too many failed login attempts; try again later", wait)
     user = services.users.by_email(email)
     if not verify_password(user.password_hash if user else None, body.password) or user is None:
-        services.limiter.add(per_account, email)
-        services.limiter.add(per_client, client)
         raise RealToneError(
             ErrorCode.INVALID_CREDENTIALS, "Wrong email or password", status_code=401
         )
+    limiter.give_back(per_account, email)
+    limiter.give_back(per_client, client)
     return _token_pair(services, user)
+
+
+def _invalid_refresh() -> RealToneError:
+    return RealToneError(
+        ErrorCode.INVALID_TOKEN, "Invalid, expired or already used refresh token", status_code=401
+    )
 
 
 @router.post("/refresh", response_model=TokenPair)
 def refresh(body: RefreshRequest, services: ServicesDep) -> TokenPair:
-    invalid = RealToneError(
-        ErrorCode.INVALID_TOKEN, "Invalid, expired or already used refresh token", status_code=401
-    )
     try:
         claims = decode_token(services.settings, body.refresh_token, "refresh")
     except InvalidTokenError as exc:
-        raise invalid from exc
+        raise _invalid_refresh() from exc
     family = services.refresh_tokens.use(claims.jti, claims.user_id)
     user = services.users.by_id(claims.user_id) if family else None
     if user is None:
-        raise invalid
+        raise _invalid_refresh()
     return _token_pair(services, user, family)
+
+
+@router.post("/logout", status_code=status.HTTP_204_NO_CONTENT)
+def logout(body: RefreshRequest, services: ServicesDep) -> Response:
+    """End the session: every refresh token of its family stops working at once (access
+    tokens already issued live out their short lifetime)."""
+    try:
+        claims = decode_token(services.settings, body.refresh_token, "refresh")
+    except InvalidTokenError as exc:
+        raise _invalid_refresh() from exc
+    services.refresh_tokens.revoke_family(claims.jti, claims.user_id)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
 @router.get("/me", response_model=MeOut)

@@ -27,6 +27,10 @@ const ERRORS = {
   too_long: "The recording is longer than the 30-minute limit.",
   too_large: "The file is larger than the upload limit.",
   upload_missing: "The uploaded file is missing from storage. Please upload it again.",
+  unsupported_sample_rate: "The recording's sample rate is outside 8–384 kHz, so it cannot be analysed.",
+  quota_exceeded: "You have used today's allowance of analysed audio. Try again tomorrow.",
+  audio_replaced: "Another file was uploaded in place of the analysed one, so it is not played back.",
+  not_audio: "This upload is not audio, so there is nothing to play.",
   internal_error: "Something went wrong on our side while analysing. Please try again later.",
   rate_limited: "Too many requests — please wait a moment and try again.",
 };
@@ -59,17 +63,71 @@ async function toError(response) {
   }
 }
 
-async function refresh() {
+// One refresh at a time across every tab of this origin: refresh tokens rotate and a
+// spent one presented again ends the session, so two tabs must never both spend it.
+// navigator.locks where the page is a secure context; otherwise a short-lived lock in
+// localStorage (claimed, then re-read after a pause in case another tab wrote at once).
+async function withRefreshLock(fn) {
+  if (navigator.locks) return navigator.locks.request("realtone.refresh", fn);
+  const LOCK = "realtone.refresh-lock";
+  const me = `${Date.now()}-${Math.random()}`;
+  for (let tries = 0; tries < 100; tries++) {
+    const held = JSON.parse(localStorage.getItem(LOCK) || "null");
+    if (!held || held.until < Date.now()) {
+      localStorage.setItem(LOCK, JSON.stringify({ by: me, until: Date.now() + 10000 }));
+      await sleep(50);
+      if (JSON.parse(localStorage.getItem(LOCK) || "null")?.by === me) {
+        try {
+          return await fn();
+        } finally {
+          localStorage.removeItem(LOCK);
+        }
+      }
+    }
+    await sleep(100);
+  }
+  return fn();
+}
+
+// Trade the refresh token for a new pair, unless another tab already did since
+// `usedAccess` was sent: then its pair (in localStorage) is adopted.
+async function refresh(usedAccess) {
   if (!session) return false;
-  const response = await fetch("/v1/auth/refresh", {
-    method: "POST",
-    headers: { "Content-Type": "application/json" },
-    body: JSON.stringify({ refresh_token: session.refresh }),
+  return withRefreshLock(async () => {
+    const stored = JSON.parse(localStorage.getItem(SESSION_KEY) || "null");
+    if (!stored) return false; // logged out meanwhile
+    if (stored.access !== usedAccess) {
+      saveSession(stored);
+      return true;
+    }
+    const response = await fetch("/v1/auth/refresh", {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ refresh_token: stored.refresh }),
+    });
+    if (!response.ok) return false;
+    const tokens = await response.json();
+    saveSession({ ...stored, access: tokens.access_token, refresh: tokens.refresh_token });
+    return true;
   });
-  if (!response.ok) return false;
-  const tokens = await response.json();
-  saveSession({ ...session, access: tokens.access_token, refresh: tokens.refresh_token });
-  return true;
+}
+
+// Ends the session on the server (its refresh tokens stop working), then here.
+async function logout() {
+  const ending = session;
+  if (ending) {
+    try {
+      await fetch("/v1/auth/logout", {
+        method: "POST",
+        headers: { "Content-Type": "application/json" },
+        body: JSON.stringify({ refresh_token: ending.refresh }),
+      });
+    } catch {
+      // Offline: the local session still goes; the refresh token expires on its own.
+    }
+  }
+  saveSession(null);
+  location.hash = "#/login";
 }
 
 function sessionExpired() {
@@ -84,9 +142,10 @@ async function api(path, options = {}, { raw = false } = {}) {
     ...options,
     headers: { ...(options.headers || {}), ...(session ? { Authorization: `Bearer ${session.access}` } : {}) },
   });
+  const usedAccess = session && session.access;
   let response = await send();
   if (response.status === 401 && session) {
-    if (await refresh()) response = await send();
+    if (await refresh(usedAccess)) response = await send();
     if (response.status === 401) {
       sessionExpired();
       throw new ApiError(401, "invalid_token", "Your session expired, please log in again.");
@@ -216,6 +275,8 @@ async function submitAuth(event) {
   }
   $("auth-submit").disabled = true;
   try {
+    // Registering answers alike whether or not the email already had an account (nobody
+    // learns which emails do); the login that follows is what tells.
     if (registering) await postJson("/v1/auth/register", { email, password });
     const tokens = await postJson("/v1/auth/login", { email, password });
     saveSession({ email, access: tokens.access_token, refresh: tokens.refresh_token });
@@ -224,8 +285,9 @@ async function submitAuth(event) {
     location.hash = "#/analyze";
   } catch (error) {
     const messages = {
-      invalid_credentials: "Wrong email or password.",
-      email_taken: "An account with this email already exists. Log in instead?",
+      invalid_credentials: registering
+        ? "This password does not log in. If you already have an account with this email, log in with its password."
+        : "Wrong email or password.",
       validation_error: registering ? "Enter a valid email and a password of at least 8 characters." : "Enter your email and password.",
     };
     showError("auth-error", { message: messages[error.code] || ERRORS[error.code] || error.message });
@@ -534,9 +596,13 @@ function historyItem(a) {
 function wire() {
   $("auth-form").addEventListener("submit", submitAuth);
   $("auth-switch").addEventListener("click", () => setAuthMode(!registering));
-  $("logout").addEventListener("click", () => {
-    saveSession(null);
-    location.hash = "#/login";
+  $("logout").addEventListener("click", logout);
+  // Another tab refreshed the session, or logged out: follow it.
+  window.addEventListener("storage", (e) => {
+    if (e.key !== SESSION_KEY) return;
+    session = JSON.parse(e.newValue || "null");
+    renderNav();
+    if (!session) location.hash = "#/login";
   });
   $("file-input").addEventListener("change", (e) => {
     analyzeFile(e.target.files[0]);

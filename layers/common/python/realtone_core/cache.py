@@ -24,6 +24,19 @@ def analysis_key(analysis_id: UUID) -> str:
     return f"realtone:analysis:{analysis_id}"
 
 
+def tombstone_key(analysis_id: UUID) -> str:
+    return f"realtone:deleted:{analysis_id}"
+
+
+# A document is written only while its analysis has no tombstone: a scorer publishing the
+# result of an analysis deleted meanwhile cannot bring it back (checked and set atomically).
+_PUT_UNLESS_DELETED = """
+if redis.call('exists', KEYS[2]) == 1 then return 0 end
+redis.call('set', KEYS[1], ARGV[1], 'EX', ARGV[2])
+return 1
+"""
+
+
 @dataclass(frozen=True)
 class CachedAnalysis:
     """A status document as stored: the owner (to enforce access), its status and the JSON
@@ -61,6 +74,7 @@ class StatusCache:
         )
         self._ttl_active = ttl_active_seconds
         self._ttl_terminal = ttl_terminal_seconds
+        self._put = self._client.register_script(_PUT_UNLESS_DELETED)
 
     def ping(self) -> None:
         self._client.ping()
@@ -85,15 +99,21 @@ class StatusCache:
         # A stale non-terminal entry (say, written just before Redis lost a later update)
         # corrects itself within the short active TTL.
         ttl = self._ttl_terminal if analysis.status.terminal else self._ttl_active
+        keys = [analysis_key(analysis.id), tombstone_key(analysis.id)]
         try:
-            self._client.set(analysis_key(analysis.id), _encode(entry), ex=ttl)
+            self._put(keys=keys, args=[_encode(entry), ttl])
         except redis.RedisError as exc:
             log.warning("status cache write failed: %s", exc)
         return entry
 
     def delete(self, analysis_id: UUID) -> None:
+        """Drop the document and leave a tombstone, so no late write brings it back. The
+        tombstone outlives any document (the terminal TTL); ids are never reused."""
         try:
-            self._client.delete(analysis_key(analysis_id))
+            with self._client.pipeline() as pipe:
+                pipe.set(tombstone_key(analysis_id), b"1", ex=self._ttl_terminal)
+                pipe.delete(analysis_key(analysis_id))
+                pipe.execute()
         except redis.RedisError as exc:
             log.warning("status cache delete failed: %s", exc)
 

@@ -56,7 +56,8 @@ class CoreSettings(_Settings):
     """Database, cache, bucket, queue, region and leases: every function that serves or
     scores analyses."""
 
-    env: Literal["dev", "test", "prod"] = "dev"
+    # Unset is not development: the API then refuses the public development JWT secret.
+    env: Literal["dev", "test", "prod"] | None = None
 
     database_url: str = DEFAULT_DATABASE_URL
     database_pool_size: int = Field(default=4, ge=1, le=64)

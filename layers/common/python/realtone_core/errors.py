@@ -14,12 +14,17 @@ class ErrorCode(StrEnum):
     METHOD_NOT_ALLOWED = "method_not_allowed"
     IDEMPOTENCY_CONFLICT = "idempotency_conflict"
     UNSUPPORTED_FORMAT = "unsupported_format"
+    UNSUPPORTED_SAMPLE_RATE = "unsupported_sample_rate"
     CORRUPT_AUDIO = "corrupt_audio"
     EMPTY_AUDIO = "empty_audio"
     TOO_SHORT = "too_short"
     TOO_LONG = "too_long"
     TOO_LARGE = "too_large"
     UPLOAD_MISSING = "upload_missing"
+    AUDIO_REPLACED = "audio_replaced"
+    QUOTA_EXCEEDED = "quota_exceeded"
+    NOT_AUDIO = "not_audio"
+    UPLOAD_CLOSED = "upload_closed"
     RATE_LIMITED = "rate_limited"
     SERVICE_UNAVAILABLE = "service_unavailable"
     INTERNAL_ERROR = "internal_error"
@@ -57,3 +62,11 @@ class EmailTakenError(RealToneError):
 
     def __init__(self) -> None:
         super().__init__(ErrorCode.EMAIL_TAKEN, "An account with this email already exists")
+
+
+class InFlightLimitReached(Exception):
+    """The owner already has the most analyses awaiting upload, queued or processing."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"at most {limit} analyses in flight")
+        self.limit = limit

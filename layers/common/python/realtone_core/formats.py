@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from pathlib import PurePosixPath
 
-# Declared types accepted at upload time, by their main type (parameters such as
-# ``;codecs=opus`` are allowed and kept).
+# Declared types accepted at upload time. Only the bare type is kept, stored, pinned in the
+# upload policy and served back: parameters (``;codecs=opus``, or a smuggled
+# ``;charset=utf-8,text/html``) are dropped.
 AUDIO_CONTENT_TYPES = frozenset(
     {
         "audio/wav",
@@ -34,24 +35,43 @@ AUDIO_CONTENT_TYPES = frozenset(
 )
 # Browsers send these for files they cannot type; then the extension decides.
 GENERIC_CONTENT_TYPES = frozenset({"", "application/octet-stream", "binary/octet-stream"})
-AUDIO_EXTENSIONS = frozenset(
-    {".wav", ".wave", ".mp3", ".ogg", ".oga", ".opus", ".flac", ".m4a", ".mp4", ".aac", ".webm"}
-)
+EXTENSION_TYPES = {
+    ".wav": "audio/wav",
+    ".wave": "audio/wav",
+    ".mp3": "audio/mpeg",
+    ".ogg": "audio/ogg",
+    ".oga": "audio/ogg",
+    ".opus": "audio/ogg",
+    ".flac": "audio/flac",
+    ".m4a": "audio/mp4",
+    ".mp4": "audio/mp4",
+    ".aac": "audio/aac",
+    ".webm": "audio/webm",
+}
+AUDIO_EXTENSIONS = frozenset(EXTENSION_TYPES)
 ACCEPTED_DESCRIPTION = "WAV, MP3, OGG (Vorbis/Opus), FLAC, M4A/AAC or WebM/Opus"
+_PRINTABLE = frozenset(chr(c) for c in range(0x20, 0x7F))
 
 
 def main_type(content_type: str) -> str:
     return content_type.split(";", 1)[0].strip().lower()
 
 
-def is_accepted_upload(filename: str, content_type: str) -> bool:
+def upload_content_type(filename: str, content_type: str) -> str | None:
+    """The bare audio type to store and sign for a declared upload, or None when it is not
+    one we accept. Anything but printable ASCII (CR/LF above all) is refused outright."""
+    if not set(content_type) <= _PRINTABLE:
+        return None
     declared = main_type(content_type)
     if declared in AUDIO_CONTENT_TYPES:
-        return True
-    return (
-        declared in GENERIC_CONTENT_TYPES
-        and PurePosixPath(filename.lower()).suffix in AUDIO_EXTENSIONS
-    )
+        return declared
+    if declared in GENERIC_CONTENT_TYPES:
+        return EXTENSION_TYPES.get(PurePosixPath(filename.lower()).suffix)
+    return None
+
+
+def is_accepted_upload(filename: str, content_type: str) -> bool:
+    return upload_content_type(filename, content_type) is not None
 
 
 def sniff_container(head: bytes) -> str | None:

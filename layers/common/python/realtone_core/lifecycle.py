@@ -1,5 +1,6 @@
 """The analysis lifecycle the API routes and the sweep share: creating an analysis with its
-upload policy, reading its status, and reconciling an upload with what is in storage.
+upload policy, reading its status, reconciling an upload with what is in storage, handing
+out its audio and deleting it.
 
 Domain code: it takes its adapters as arguments (ports below), so unit tests drive it with
 in-memory fakes and the routes only parse requests and map results.
@@ -13,8 +14,13 @@ from typing import Protocol
 from uuid import UUID, uuid4
 
 from realtone_core.cache import CachedAnalysis
-from realtone_core.errors import ErrorCode, RateLimitedError, RealToneError
-from realtone_core.formats import ACCEPTED_DESCRIPTION, is_accepted_upload
+from realtone_core.errors import (
+    ErrorCode,
+    InFlightLimitReached,
+    RateLimitedError,
+    RealToneError,
+)
+from realtone_core.formats import ACCEPTED_DESCRIPTION, upload_content_type
 from realtone_core.limits import Limit
 from realtone_core.models import Analysis, AnalysisRecord, Chunk, Status
 from realtone_core.s3 import ObjectInfo, PresignedPost, upload_key
@@ -32,29 +38,36 @@ class AnalysisRepo(Protocol):
         object_key: str,
         upload_expires_at: datetime,
         idempotency_key: str | None,
+        max_in_flight: int | None = None,
     ) -> tuple[AnalysisRecord, bool]: ...
     def by_idempotency_key(self, owner_id: UUID, idempotency_key: str) -> AnalysisRecord | None: ...
     def get(self, analysis_id: UUID, owner_id: UUID | None = None) -> AnalysisRecord | None: ...
     def chunks(self, analysis_id: UUID) -> list[Chunk]: ...
     def mark_queued(self, analysis_id: UUID) -> AnalysisRecord | None: ...
     def expire(self, analysis_id: UUID) -> AnalysisRecord | None: ...
+    def delete(self, analysis_id: UUID, owner_id: UUID) -> AnalysisRecord | None: ...
 
 
 class UploadObjects(Protocol):
     def presigned_post(
         self, key: str, content_type: str, max_bytes: int, expires_in: int
     ) -> PresignedPost: ...
+    def presigned_get(
+        self, key: str, expires_in: int, content_type: str, filename: str
+    ) -> tuple[str, datetime]: ...
     def head(self, key: str) -> ObjectInfo | None: ...
+    def delete(self, key: str) -> None: ...
 
 
 class DocumentCache(Protocol):
     def get(self, analysis_id: UUID) -> CachedAnalysis | None: ...
     def put(self, owner_id: UUID, analysis: Analysis) -> CachedAnalysis: ...
+    def delete(self, analysis_id: UUID) -> None: ...
 
 
 class Limiter(Protocol):
-    def exceeded(self, limit: Limit, subject: str, amount: int = 0) -> int | None: ...
-    def add(self, limit: Limit, subject: str, amount: int = 1) -> None: ...
+    def take(self, limit: Limit, subject: str, amount: int = 1) -> int | None: ...
+    def give_back(self, limit: Limit, subject: str, amount: int = 1) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -65,6 +78,14 @@ class UploadPolicy:
     upload_url_seconds: int
     analyses_per_minute: int
     upload_bytes_per_day: int
+    max_in_flight: int | None = None
+
+
+# How soon a user at the in-flight cap may try again (an analysis finishes, or an upload
+# that never came expires).
+IN_FLIGHT_RETRY_SECONDS = 10
+# A failed analysis whose bytes were not audio at all has nothing to play back.
+NOT_AUDIO_CODES = frozenset({ErrorCode.UNSUPPORTED_FORMAT, ErrorCode.CORRUPT_AUDIO})
 
 
 @dataclass(frozen=True)
@@ -102,18 +123,24 @@ def create_analysis(
     cache: DocumentCache,
     limiter: Limiter,
 ) -> tuple[AnalysisRecord, PresignedPost]:
-    """A new analysis awaiting its upload and the presigned POST for it. The same
-    ``idempotency_key`` with the same upload returns the same analysis (a fresh policy)."""
+    """A new analysis awaiting its upload and the presigned POST for it.
+
+    The same ``idempotency_key`` with the same upload returns the same analysis with a
+    fresh policy while it still awaits its upload (valid only as long as the first one);
+    once the upload came, or its window closed, no policy is handed out again: 409
+    ``upload_closed``.
+    """
     if upload.size_bytes > policy.max_upload_bytes:
         raise RealToneError(
             ErrorCode.TOO_LARGE,
             f"The file is {upload.size_bytes} bytes; the limit is {policy.max_upload_bytes}",
             status_code=413,
         )
-    if not is_accepted_upload(upload.filename, upload.content_type):
+    content_type = upload_content_type(upload.filename, upload.content_type)
+    if content_type is None:
         raise RealToneError(
             ErrorCode.UNSUPPORTED_FORMAT,
-            f"'{upload.content_type}' is not an accepted audio type; send {ACCEPTED_DESCRIPTION}",
+            f"{upload.content_type!r} is not an accepted audio type; send {ACCEPTED_DESCRIPTION}",
             status_code=415,
         )
     key = upload.idempotency_key
@@ -121,26 +148,36 @@ def create_analysis(
     created = False
     if record is None:
         # A replay (same Idempotency-Key) is not a new analysis: it does not count twice.
-        _charge_quota(limiter, policy, owner_id, upload.size_bytes)
+        charged = _charge_quota(limiter, policy, owner_id, upload.size_bytes)
         analysis_id = uuid4()
         object_key = upload_key(owner_id, analysis_id, upload.filename)
         post = objects.presigned_post(
-            object_key, upload.content_type, upload.size_bytes, policy.upload_url_seconds
+            object_key, content_type, upload.size_bytes, policy.upload_url_seconds
         )
-        record, created = analyses.create(
-            analysis_id=analysis_id,
-            owner_id=owner_id,
-            filename=upload.filename,
-            content_type=upload.content_type,
-            size_bytes=upload.size_bytes,
-            object_key=object_key,
-            upload_expires_at=post.expires_at,
-            idempotency_key=key,
-        )
+        try:
+            record, created = analyses.create(
+                analysis_id=analysis_id,
+                owner_id=owner_id,
+                filename=upload.filename,
+                content_type=content_type,
+                size_bytes=upload.size_bytes,
+                object_key=object_key,
+                upload_expires_at=post.expires_at,
+                idempotency_key=key,
+                max_in_flight=policy.max_in_flight,
+            )
+        except InFlightLimitReached as exc:
+            for limit, amount in charged:
+                limiter.give_back(limit, str(owner_id), amount)
+            raise RateLimitedError(
+                f"You already have {exc.limit} analyses waiting for their upload or being"
+                " analysed; try again when one has finished",
+                IN_FLIGHT_RETRY_SECONDS,
+            ) from exc
     if not created:
         same = (record.filename, record.content_type, record.size_bytes) == (
             upload.filename,
-            upload.content_type,
+            content_type,
             upload.size_bytes,
         )
         if not same:
@@ -149,29 +186,44 @@ def create_analysis(
                 "This Idempotency-Key was already used for a different upload",
                 status_code=409,
             )
-        post = objects.presigned_post(
-            record.object_key, record.content_type, record.size_bytes, policy.upload_url_seconds
-        )
+        post = _replayed_policy(record, objects)
     publish(cache, record, [])
     return record, post
 
 
-def _charge_quota(limiter: Limiter, policy: UploadPolicy, owner_id: UUID, size: int) -> None:
+def _replayed_policy(record: AnalysisRecord, objects: UploadObjects) -> PresignedPost:
+    """A fresh policy for an analysis still awaiting its upload, expiring with the first."""
+    left = int((record.upload_expires_at - datetime.now(UTC)).total_seconds())
+    if record.status != Status.AWAITING_UPLOAD or left < 1:
+        state = record.status.value if record.status != Status.AWAITING_UPLOAD else "expired"
+        raise RealToneError(
+            ErrorCode.UPLOAD_CLOSED,
+            f"Analysis {record.id} no longer takes an upload (it is {state}); read it with"
+            f" GET /v1/analyses/{record.id}",
+            status_code=409,
+        )
+    return objects.presigned_post(record.object_key, record.content_type, record.size_bytes, left)
+
+
+def _charge_quota(
+    limiter: Limiter, policy: UploadPolicy, owner_id: UUID, size: int
+) -> list[tuple[Limit, int]]:
+    """Count the analysis and its bytes (first, atomically); returns what was charged."""
     per_minute = Limit("analyses", policy.analyses_per_minute, 60)
     per_day = Limit("upload-bytes", policy.upload_bytes_per_day, 24 * 3600)
     subject = str(owner_id)
-    wait = limiter.exceeded(per_minute, subject)
+    wait = limiter.take(per_minute, subject)
     if wait:
         raise RateLimitedError(
             f"At most {policy.analyses_per_minute} analyses per minute; try again shortly", wait
         )
-    wait = limiter.exceeded(per_day, subject, size)
+    wait = limiter.take(per_day, subject, size)
     if wait:
+        limiter.give_back(per_minute, subject)
         raise RateLimitedError(
             f"This upload would pass your daily limit of {policy.upload_bytes_per_day} bytes", wait
         )
-    limiter.add(per_minute, subject)
-    limiter.add(per_day, subject, size)
+    return [(per_minute, 1), (per_day, size)]
 
 
 def cached_status(cache: DocumentCache, analysis_id: UUID, owner_id: UUID) -> CachedAnalysis | None:
@@ -221,3 +273,57 @@ def reconcile_upload(
     # Nothing changed when the scorer moved the analysis on meanwhile: read where it is now,
     # rather than answer (and cache) the stale awaiting_upload.
     return changed or analyses.get(record.id) or record
+
+
+def audio_url(
+    record: AnalysisRecord, *, objects: UploadObjects, expires_in: int
+) -> tuple[str, datetime]:
+    """A playback URL for the audio that was scored, pinned to its audio type; refused
+    when there is nothing to play, when the bytes were not audio, or when the object in
+    storage is no longer the one that was scored."""
+    if record.status in (Status.AWAITING_UPLOAD, Status.EXPIRED) or (
+        record.error_code == ErrorCode.UPLOAD_MISSING
+    ):
+        raise RealToneError(
+            ErrorCode.UPLOAD_MISSING, "No audio has been uploaded for this analysis", 404
+        )
+    if record.error_code in NOT_AUDIO_CODES:
+        raise RealToneError(
+            ErrorCode.NOT_AUDIO,
+            f"The upload is not audio ({record.error_code}); there is nothing to play",
+            404,
+        )
+    info = objects.head(record.object_key)
+    if record.audio_replaced_at is not None or (
+        info is not None and record.object_etag is not None and info.etag != record.object_etag
+    ):
+        raise RealToneError(
+            ErrorCode.AUDIO_REPLACED,
+            "Another file was uploaded in place of the one analysed; it is not served",
+            410,
+        )
+    if info is None:
+        raise RealToneError(ErrorCode.UPLOAD_MISSING, "The audio is no longer in storage", 404)
+    content_type = upload_content_type(record.filename, record.content_type)
+    return objects.presigned_get(
+        record.object_key, expires_in, content_type or "application/octet-stream", record.filename
+    )
+
+
+def delete_analysis(
+    analysis_id: UUID,
+    owner_id: UUID,
+    *,
+    analyses: AnalysisRepo,
+    objects: UploadObjects,
+    cache: DocumentCache,
+) -> None:
+    """Remove the audio, the rows and the cached document (leaving a tombstone there, so a
+    scorer finishing meanwhile cannot publish the analysis back)."""
+    record = analyses.get(analysis_id, owner_id)
+    if record is None:
+        raise not_found()
+    # The object goes first: if S3 fails the rows stay, and the user can simply retry.
+    objects.delete(record.object_key)
+    analyses.delete(record.id, owner_id)
+    cache.delete(record.id)

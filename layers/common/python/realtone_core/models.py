@@ -114,6 +114,11 @@ class AnalysisRecord(BaseModel):
     error_code: str | None = None
     error_message: str | None = None
     claim_token: UUID | None = None
+    # The object the scorer read: its ETag and sha256 (None until it was downloaded).
+    object_etag: str | None = None
+    content_sha256: str | None = None
+    # Set when another object replaced the scored one (it is deleted; no playback URL).
+    audio_replaced_at: datetime | None = None
 
     def to_analysis(self, chunks: list[Chunk]) -> Analysis:
         error = (

@@ -109,9 +109,21 @@ class ObjectStore:
         )
         return PresignedPost(post["url"], dict(post["fields"]), expires_at, max_bytes)
 
-    def presigned_get(self, key: str, expires_in: int) -> tuple[str, datetime]:
+    def presigned_get(
+        self, key: str, expires_in: int, content_type: str, filename: str
+    ) -> tuple[str, datetime]:
+        """A playback URL whose response type and disposition are pinned (signed): whatever
+        the object's stored metadata says, the storage origin answers with this audio type
+        as an attachment, never as a page a browser would render."""
         url = self._public.generate_presigned_url(
-            "get_object", Params={"Bucket": self.bucket, "Key": key}, ExpiresIn=expires_in
+            "get_object",
+            Params={
+                "Bucket": self.bucket,
+                "Key": key,
+                "ResponseContentType": content_type,
+                "ResponseContentDisposition": f'attachment; filename="{safe_filename(filename)}"',
+            },
+            ExpiresIn=expires_in,
         )
         return url, datetime.now(UTC) + timedelta(seconds=expires_in)
 
@@ -128,8 +140,9 @@ class ObjectStore:
             meta.get("ContentType"),
         )
 
-    def download(self, key: str, out: BinaryIO) -> int | None:
-        """Stream the object into ``out``; returns its size, or None when it does not exist."""
+    def download(self, key: str, out: BinaryIO) -> ObjectInfo | None:
+        """Stream the object into ``out``; returns what was read (its size and ETag), or
+        None when it does not exist."""
         try:
             obj = self._client.get_object(Bucket=self.bucket, Key=key)
         except ClientError as exc:
@@ -140,7 +153,7 @@ class ObjectStore:
         for block in _iter_body(obj["Body"]):
             out.write(block)
             size += len(block)
-        return size
+        return ObjectInfo(size, str(obj.get("ETag", "")).strip('"'), obj.get("ContentType"))
 
     def mark_abandoned(self, key: str) -> None:
         """Tag an object nothing refers to; the bucket's lifecycle rule expires it."""

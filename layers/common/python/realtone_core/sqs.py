@@ -1,4 +1,4 @@
-"""SQS adapter (the scorer's queue): client factory and the health check."""
+"""SQS adapter (the scorer's queues): client factory, the heavy queue and the health check."""
 
 from __future__ import annotations
 
@@ -17,3 +17,22 @@ def sqs_client(region: str, endpoint_url: str | None) -> Any:
 
 def check_queue(client: Any, queue_url: str) -> None:
     client.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])
+
+
+# Marks a message the scorer moved to the heavy queue: it is scored there, never moved again.
+HEAVY_ATTRIBUTE = "realtone-heavy"
+
+
+class HeavyQueue:
+    """The queue heavy users' uploads wait in (``realtone_scorer.uploads.FairShare``)."""
+
+    def __init__(self, client: Any, url: str) -> None:
+        self._client = client
+        self.url = url
+
+    def send(self, body: str) -> None:
+        self._client.send_message(
+            QueueUrl=self.url,
+            MessageBody=body,
+            MessageAttributes={HEAVY_ATTRIBUTE: {"DataType": "String", "StringValue": "1"}},
+        )

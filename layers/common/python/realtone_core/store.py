@@ -17,7 +17,7 @@ from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
 from realtone_core.db import Database
-from realtone_core.errors import EmailTakenError
+from realtone_core.errors import EmailTakenError, InFlightLimitReached
 from realtone_core.models import (
     AnalysisRecord,
     Chunk,
@@ -30,7 +30,7 @@ from realtone_core.models import (
 _ANALYSIS_COLUMNS = (
     "id, owner_id, status, filename, content_type, size_bytes, object_key, upload_expires_at,"
     " created_at, updated_at, duration_seconds, processing_ms, model, summary, error_code,"
-    " error_message, claim_token"
+    " error_message, claim_token, object_etag, content_sha256, audio_replaced_at"
 )
 _OPEN_STATUSES = [Status.AWAITING_UPLOAD.value, Status.QUEUED.value]
 _UNFINISHED_STATUSES = [*_OPEN_STATUSES, Status.PROCESSING.value]
@@ -103,6 +103,18 @@ class RefreshTokenStore:
             )
             return None
 
+    def revoke_family(self, jti: UUID, user_id: UUID) -> bool:
+        """Log out: every token of the session ``jti`` belongs to stops working. False when
+        no such token of this user exists."""
+        with self.db.connection() as conn:
+            revoked = conn.execute(
+                "UPDATE refresh_tokens SET revoked_at = COALESCE(revoked_at, now())"
+                " WHERE family_id = (SELECT family_id FROM refresh_tokens"
+                "  WHERE jti = %s AND user_id = %s) RETURNING jti",
+                (jti, user_id),
+            ).fetchall()
+            return bool(revoked)
+
 
 def encode_cursor(created_at: datetime, analysis_id: UUID) -> str:
     raw = f"{created_at.isoformat()}|{analysis_id}".encode()
@@ -136,12 +148,26 @@ class AnalysisStore:
         object_key: str,
         upload_expires_at: datetime,
         idempotency_key: str | None,
+        max_in_flight: int | None = None,
     ) -> tuple[AnalysisRecord, bool]:
         """Insert an analysis; with an idempotency key already used, return that one instead.
 
-        The boolean tells whether the row is new.
+        The boolean tells whether the row is new. With ``max_in_flight``, an owner who
+        already has that many analyses awaiting upload, queued or processing gets
+        ``InFlightLimitReached`` (counted under a per-owner lock: concurrent creates queue up
+        rather than all see room).
         """
         with self.db.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
+            if max_in_flight is not None:
+                cur.execute(
+                    "SELECT pg_advisory_xact_lock(hashtextextended(%s, 16))", (str(owner_id),)
+                )
+                row = cur.execute(
+                    "SELECT count(*) AS n FROM analyses WHERE owner_id = %s AND status = ANY(%s)",
+                    (owner_id, _UNFINISHED_STATUSES),
+                ).fetchone()
+                if row is not None and row["n"] >= max_in_flight:
+                    raise InFlightLimitReached(max_in_flight)
             cur.execute(
                 "INSERT INTO analyses (id, owner_id, status, filename, content_type, size_bytes,"
                 " object_key, upload_expires_at, idempotency_key)"
@@ -217,6 +243,15 @@ class AnalysisStore:
             )
             return _record(cur.fetchone())
 
+    def count_in_flight(self, owner_id: UUID) -> int:
+        """The owner's analyses awaiting their upload, queued or processing."""
+        with self.db.connection() as conn:
+            row = conn.execute(
+                "SELECT count(*) FROM analyses WHERE owner_id = %s AND status = ANY(%s)",
+                (owner_id, _UNFINISHED_STATUSES),
+            ).fetchone()
+        return int(row[0]) if row else 0
+
     def mark_queued(self, analysis_id: UUID) -> AnalysisRecord | None:
         """The object is in S3 (learnt from a HEAD): ``awaiting_upload`` → ``queued``."""
         return self._update("status = 'queued'", "status = 'awaiting_upload'", (analysis_id,))
@@ -229,7 +264,33 @@ class AnalysisStore:
             (analysis_id,),
         )
 
+    def mark_audio_replaced(self, analysis_id: UUID) -> AnalysisRecord | None:
+        """Another object took the scored one's place: it is never served as this audio.
+        (The status document does not change, so neither does ``updated_at``.)"""
+        with self.db.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
+            cur.execute(
+                "UPDATE analyses SET audio_replaced_at = COALESCE(audio_replaced_at, now())"
+                f" WHERE id = %s RETURNING {_ANALYSIS_COLUMNS}",
+                (analysis_id,),
+            )
+            return _record(cur.fetchone())
+
     # --- sweep ----------------------------------------------------------------------------
+
+    def expired_unchecked(self, grace_seconds: int, limit: int = 100) -> list[AnalysisRecord]:
+        """``expired`` analyses whose upload window closed ``grace_seconds`` ago (an upload
+        started in time has finished by then) and whose key was not looked at since."""
+        return self._select(
+            "status = 'expired' AND late_object_checked_at IS NULL"
+            " AND upload_expires_at < now() - make_interval(secs => %s)",
+            (grace_seconds, limit),
+        )
+
+    def mark_late_checked(self, analysis_id: UUID) -> None:
+        with self.db.connection() as conn:
+            conn.execute(
+                "UPDATE analyses SET late_object_checked_at = now() WHERE id = %s", (analysis_id,)
+            )
 
     def overdue_uploads(self, grace_seconds: int, limit: int = 100) -> list[AnalysisRecord]:
         """``awaiting_upload`` analyses whose upload policy ran out ``grace_seconds`` ago."""
@@ -292,6 +353,17 @@ class AnalysisStore:
             (uuid4(), analysis_id, object_key, _OPEN_STATUSES, lease_seconds),
         )
 
+    def record_object(
+        self, analysis_id: UUID, claim_token: UUID, etag: str, content_sha256: str
+    ) -> None:
+        """The object the holder of the claim downloaded: what was scored is these bytes."""
+        with self.db.connection() as conn:
+            conn.execute(
+                "UPDATE analyses SET object_etag = %s, content_sha256 = %s"
+                " WHERE id = %s AND status = 'processing' AND claim_token = %s",
+                (etag, content_sha256, analysis_id, claim_token),
+            )
+
     def release(self, analysis_id: UUID, claim_token: UUID) -> None:
         """Give a claim back after a transient failure so a redelivery can retry at once."""
         with self.db.connection() as conn:
@@ -345,15 +417,17 @@ class AnalysisStore:
             return record
 
     def find_reusable(
-        self, content_sha256: str, scoring_key: str
+        self, owner_id: UUID, content_sha256: str, scoring_key: str
     ) -> tuple[UUID, float, Summary, list[Chunk]] | None:
-        """A completed result for the same bytes scored the same way, if any."""
+        """A completed result of this owner for the same bytes scored the same way, if any.
+        Never another owner's: how fast a result comes back must not tell anyone that
+        somebody else analysed the same file."""
         with self.db.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
             row = cur.execute(
                 "SELECT id, duration_seconds, summary FROM analyses WHERE status = 'completed'"
-                " AND content_sha256 = %s AND scoring_key = %s"
+                " AND owner_id = %s AND content_sha256 = %s AND scoring_key = %s"
                 " ORDER BY updated_at DESC LIMIT 1",
-                (content_sha256, scoring_key),
+                (owner_id, content_sha256, scoring_key),
             ).fetchone()
         if row is None:
             return None

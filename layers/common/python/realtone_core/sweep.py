@@ -4,6 +4,9 @@
   event was lost) → ``queued`` and its event is sent again.
 * An analysis whose scorer died (lease ran out) or whose event was lost → its event is
   sent again; one that used all its attempts → ``failed``/``internal_error``.
+* An object that arrived for an analysis that had already expired (an upload started just
+  before its policy ran out, whose S3 event was lost) is deleted: it is never scored, so
+  it must not be kept either.
 
 Runs in the worker every minute and as a scheduled function on AWS.
 """
@@ -25,6 +28,9 @@ from realtone_core.services import Services
 log = logging.getLogger(__name__)
 
 EXPIRY_GRACE_SECONDS = 60
+# An upload that S3 accepted before its policy expired may still be arriving for a while;
+# an expired analysis's key is looked at once, this long after its window closed.
+LATE_UPLOAD_GRACE_SECONDS = 15 * 60
 
 
 @dataclass
@@ -32,6 +38,7 @@ class SweepReport:
     expired: list[str] = field(default_factory=list)
     requeued: list[str] = field(default_factory=list)
     failed: list[str] = field(default_factory=list)
+    late_objects_deleted: list[str] = field(default_factory=list)
 
 
 def requeue_event(bucket: str, key: str, info: ObjectInfo | None = None) -> str:
@@ -89,11 +96,17 @@ def run_sweep(services: Services, queue_url: str) -> SweepReport:
     for record in store.requeue_stuck(s.claim_lease_seconds, s.max_receive_count):
         _send(services, queue_url, record)
         report.requeued.append(str(record.id))
-    if report.expired or report.requeued or report.failed:
+    for record in store.expired_unchecked(LATE_UPLOAD_GRACE_SECONDS):
+        if services.objects.head(record.object_key) is not None:
+            services.objects.delete(record.object_key)
+            report.late_objects_deleted.append(str(record.id))
+        store.mark_late_checked(record.id)
+    if report.expired or report.requeued or report.failed or report.late_objects_deleted:
         log.info(
-            "sweep: %d expired, %d requeued, %d failed",
+            "sweep: %d expired, %d requeued, %d failed, %d late uploads deleted",
             len(report.expired),
             len(report.requeued),
             len(report.failed),
+            len(report.late_objects_deleted),
         )
     return report
