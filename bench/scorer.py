@@ -1,7 +1,7 @@
 """Scorer benchmark: the production pipeline against the original service's way, per way of
 running the detector, all in one run on the same audio.
 
-Two detectors:
+Two minutes of real speech (one voice, looped) as 44.1 kHz stereo. Two detectors:
 * a WavLM-base sized detector (random init, seeded; the original service's model shape);
 * the shipped default (``builtin:realtone-detector``), the one ``make run`` loads.
 
@@ -53,14 +53,15 @@ BATCH = 8
 
 
 def write_speech(path: Path, seconds: float, rate: int = 44_100) -> None:
-    """Speech-like stereo audio, written a minute at a time (never whole in memory)."""
-    from tests.audio import speechlike
+    """Real speech (one voice, looped; tests/data/audio) as stereo, written a minute at a time
+    (never whole in memory): windows the voice activity model lets through to the detector."""
+    from tests.audio import speech
 
     with sf.SoundFile(str(path), "w", rate, 2, format="WAV", subtype="PCM_16") as f:
         left, minute = seconds, 0
         while left > 0:
             chunk = min(60.0, left)
-            f.write(speechlike(chunk, rate, channels=2, seed=minute))
+            f.write(speech(chunk, rate, channels=2, seed=minute))
             left -= chunk
             minute += 1
 

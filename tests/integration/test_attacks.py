@@ -253,8 +253,10 @@ def test_a_rotated_forwarded_for_does_not_escape_the_client_limit(stack, service
         body = {"email": f"s-{uuid.uuid4().hex[:8]}@example.com", "password": "guess-123"}
         return c.post("/v1/auth/login", json=body, headers=headers).status_code
 
-    # A local peer (what uvicorn used to trust) rotating X-Forwarded-For: still one client.
-    with fresh_client("127.0.0.1") as local:
+    # A local peer (uvicorn trusted 127.0.0.1's forwarded headers) rotating X-Forwarded-For:
+    # still one client. Its own loopback address: counters of earlier tests' peers carry over.
+    n = uuid.uuid4().int
+    with fresh_client(f"127.{n % 251}.{(n >> 8) % 251}.{(n >> 16) % 251 + 1}") as local:
         codes = [spray(local, unique_address()) for _ in range(6)]
     assert codes == [401, 401, 401, 429, 429, 429]
     # Behind a configured proxy, its X-Forwarded-For names the client.

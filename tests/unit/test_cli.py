@@ -989,3 +989,23 @@ def test_eval_and_train_get_their_own_arguments(tool, expected, capfd):
     # the tool runs in a process of its own.
     assert main.main([tool, "--help"]) == 0
     assert expected in capfd.readouterr().out
+
+
+def test_the_report_says_in_plain_words_why_nothing_was_judged():
+    from realtone_cli.render import analysis_report
+
+    window = {"start_time_seconds": 0.0, "end_time_seconds": 4.0, "score": None, "voiced": False}
+    text = analysis_report(
+        {
+            "filename": "hold.wav",
+            "id": "x",
+            "status": "completed",
+            "summary": {"verdict": "inconclusive", "score": None, "threshold": 0.7,
+                        "reason": "music_or_noise"},
+            "chunks": [{**window, "chunk_id": 0, "reason": "music_or_noise"},
+                       {**window, "chunk_id": 1, "reason": "no_speech"}],
+        }
+    )  # fmt: skip
+    assert "nothing could be judged: music/noise" in text
+    lines = text.splitlines()
+    assert "music/noise" in lines[2] and "no speech" in lines[3]

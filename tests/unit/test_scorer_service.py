@@ -328,3 +328,19 @@ def test_heavy_owners_are_moved_to_the_heavy_queue():
     assert heavy.sent == [f"body-{busy}", f"body-{spent}"]
     # Without a heavy queue nothing moves.
     assert FairShare(analyses, None, quota, max_in_flight=0).defer(*event(busy)) is False
+
+
+def test_music_is_not_judged_and_the_result_says_why(parts):
+    scorer, analyses, objects, _, detector = parts
+    from pathlib import Path
+
+    music = Path(__file__).resolve().parents[1] / "data" / "audio"
+    record = analyses.add("hold-music.flac")
+    objects.objects[record.object_key] = (
+        music / "music-macroform-cold_day-excerpt.flac"
+    ).read_bytes()
+    assert deliver(scorer, record.object_key) is Outcome.COMPLETED
+    done = analyses.rows[record.id]
+    assert done.summary.verdict == "inconclusive" and done.summary.reason == "music_or_noise"
+    assert {c.reason for c in analyses.chunks(record.id)} == {"music_or_noise"}
+    assert detector.calls == 0  # nothing was run through the model

@@ -9,24 +9,22 @@ import pytest
 
 from realtone_scorer import evaluate, train
 from realtone_scorer.checkpoints import load_detector
-from tests.audio import encode, speechlike
+from tests.audio import encode, speech
 
 RATE = 16_000
 
 
 def make_set(folder, files_per_class=8):
-    """Bona fide: speech-like audio from 4 'speakers'. Spoof: the same kind of audio with a
+    """Bona fide: real speech, cut 4 ways into 'speakers'. Spoof: the same kind of audio with a
     vocoder-like buzz - an artefact a detector can learn."""
     folder.mkdir(parents=True, exist_ok=True)
     rows = ["path,label,source,attack"]
     t = np.arange(int(4.0 * RATE)) / RATE
     for i in range(files_per_class):
-        x = speechlike(4.0, RATE, seed=100 + i)[:, 0]
+        x = speech(4.0, RATE, seed=100 + i)[:, 0]
         (folder / f"real{i}.wav").write_bytes(encode(x, RATE, "WAV", "FLOAT"))
         rows.append(f"real{i}.wav,bonafide,speaker{i % 4},-")
-        y = speechlike(4.0, RATE, seed=200 + i)[:, 0] * 0.7 + 0.2 * np.sign(
-            np.sin(2 * np.pi * 97 * t)
-        )
+        y = speech(4.0, RATE, seed=200 + i)[:, 0] * 0.9 + 0.05 * np.sign(np.sin(2 * np.pi * 97 * t))
         (folder / f"fake{i}.wav").write_bytes(encode(y.astype(np.float32), RATE, "WAV", "FLOAT"))
         rows.append(f"fake{i}.wav,spoof,tts{i % 4},{'buzz' if i % 2 else 'buzz2'}")
     (folder / "set.csv").write_text("\n".join(rows) + "\n")

@@ -212,11 +212,20 @@ def _verdict(verdict: str, color: bool) -> str:
     return _paint(verdict, code, color)
 
 
+# Why a window or a file could not be judged (DESIGN §7: reason), in plain words.
+REASONS = {
+    "no_speech": "no speech",
+    "music_or_noise": "music/noise",
+    "clipped": "clipped",
+    "too_short": "too little speech",
+}
+
+
 def window_table(chunks: list[dict[str, Any]], threshold: float | None) -> list[str]:
     lines = ["  window    start      end      score"]
     for c in chunks:
-        voiced = c.get("voiced", True) and c.get("score") is not None
-        score = _score(c["score"]) if voiced else "no speech"
+        voiced = c.get("score") is not None
+        score = _score(c["score"]) if voiced else REASONS.get(c.get("reason") or "", "no speech")
         mark = ""
         if voiced and threshold is not None and c["score"] >= threshold:
             mark = "  <- fake"
@@ -264,9 +273,12 @@ def analysis_report(a: dict[str, Any], color: bool = False) -> str:
     chunks = a.get("chunks") or []
     lines.extend(window_table(chunks, threshold))
     verdict = summary.get("verdict", "?")
-    voiced = [c for c in chunks if c.get("voiced", True) and c.get("score") is not None]
+    voiced = [c for c in chunks if c.get("score") is not None]
     fakes = sum(1 for c in voiced if threshold is not None and c["score"] >= threshold)
-    lines.append(f"  verdict: {_verdict(verdict, color)} - {VERDICTS.get(verdict, verdict)}")
+    explained = VERDICTS.get(verdict, verdict)
+    if summary.get("reason"):
+        explained = f"nothing could be judged: {REASONS.get(summary['reason'], summary['reason'])}"
+    lines.append(f"  verdict: {_verdict(verdict, color)} - {explained}")
     lines.append(
         f"  score:   {_score(summary.get('score'))} overall (threshold {_score(threshold)};"
         f" {fakes} of {len(voiced)} speech windows at or above it)"

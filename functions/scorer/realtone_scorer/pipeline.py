@@ -17,6 +17,9 @@ import numpy as np
 from realtone_core.models import Chunk, ModelCard, ScoringResult
 from realtone_scorer.audio import TARGET_RATE, Charge, decode
 from realtone_scorer.options import ScoringOptions
+from realtone_scorer.reasons import window_reason
+from realtone_scorer.speech import FRAME, speech_probabilities
+from realtone_scorer.speech import MODEL_SHA256 as SPEECH_MODEL
 from realtone_scorer.summary import summarize
 from realtone_scorer.windows import plan_windows, window_samples
 
@@ -35,7 +38,7 @@ class DetectorPort(Protocol):
 def scoring_key(options: ScoringOptions, detector: DetectorPort) -> str:
     """Two uploads with the same bytes and the same key get the same result, so one may
     reuse the other's: the detector's identity plus every option that shapes a result."""
-    shape = {"detector": detector.identity, **options.as_dict()}
+    shape = {"detector": detector.identity, "speech_model": SPEECH_MODEL, **options.as_dict()}
     return hashlib.sha256(json.dumps(shape, sort_keys=True).encode()).hexdigest()
 
 
@@ -46,14 +49,25 @@ def ms_since(t0: float) -> int:
 def score_samples(
     samples: np.ndarray, options: ScoringOptions, detector: DetectorPort, batch_size: int = 8
 ) -> tuple[list[Chunk], int]:
-    """Window 16 kHz samples and score the voiced windows; returns chunks and model ms."""
+    """Window 16 kHz samples and score the windows that can be judged; returns chunks and
+    model ms. A window that cannot be judged says why (``realtone_scorer.reasons``)."""
     windows = plan_windows(samples, TARGET_RATE, options)
     length = round(options.window_seconds * TARGET_RATE)
-    voiced = [w for w in windows if w.voiced]
+    speech = speech_probabilities(samples)
+    reasons = {
+        w.index: window_reason(
+            samples[w.start : w.end],
+            w.voiced,
+            speech[w.start // FRAME : -(-w.end // FRAME)],
+            options,
+        )
+        for w in windows
+    }
+    judged = [w for w in windows if reasons[w.index] is None]
     scores: dict[int, float] = {}
     t0 = time.perf_counter()
-    for i in range(0, len(voiced), batch_size):
-        batch = voiced[i : i + batch_size]
+    for i in range(0, len(judged), batch_size):
+        batch = judged[i : i + batch_size]
         values = detector.score(np.stack([window_samples(samples, w, length) for w in batch]))
         scores.update((w.index, float(v)) for w, v in zip(batch, values, strict=True))
     chunks = [
@@ -62,7 +76,9 @@ def score_samples(
             start_time_seconds=w.start / TARGET_RATE,
             end_time_seconds=w.end / TARGET_RATE,
             score=scores.get(w.index),
-            voiced=w.voiced,
+            # Speech is there (though it may be clipped or too short to judge).
+            voiced=reasons[w.index] not in ("no_speech", "music_or_noise"),
+            reason=reasons[w.index],
         )
         for w in windows
     ]

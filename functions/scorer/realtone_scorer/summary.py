@@ -5,12 +5,13 @@ from __future__ import annotations
 import math
 
 from realtone_core.models import Chunk, Summary, Verdict
+from realtone_scorer.reasons import file_reason
 
 
 def summarize(chunks: list[Chunk], threshold: float, inconclusive_band: float = 0.0) -> Summary:
     """The verdict rules of DESIGN §3; with ``inconclusive_band`` > 0 an overall score that
     close to the threshold is ``inconclusive`` too (worth it once scores are calibrated)."""
-    scores = sorted((c.score for c in chunks if c.voiced and c.score is not None), reverse=True)
+    scores = sorted((c.score for c in chunks if c.score is not None), reverse=True)
     if not scores:
         return Summary(
             verdict="inconclusive",
@@ -19,6 +20,7 @@ def summarize(chunks: list[Chunk], threshold: float, inconclusive_band: float = 
             mean_score=None,
             fake_chunk_ratio=None,
             threshold=threshold,
+            reason=file_reason([c.reason for c in chunks]) or "no_speech",
         )
     fake = sum(1 for s in scores if s >= threshold)
     ratio = fake / len(scores)

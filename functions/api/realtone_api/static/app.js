@@ -17,7 +17,7 @@ const VERDICTS = {
   fake: ["Likely synthetic voice", "Most of the speech in this recording sounds machine-made. Treat the voice as fake unless you can confirm it another way."],
   likely_fake: ["Possibly synthetic", "Parts of the recording sound machine-made. It may be edited or partly generated; check the red windows below."],
   real: ["Sounds like a real voice", "No part of the recording looks synthetic to the model. That is evidence, not proof: good fakes can pass."],
-  inconclusive: ["Can't tell", "There was not enough speech to judge (silence or noise only), or the score sits too close to the line."],
+  inconclusive: ["Can't tell", "There was not enough speech to judge, or the score sits too close to the line."],
 };
 const ERRORS = {
   unsupported_format: "This file is not an audio format RealTone can read. Use WAV, MP3, OGG, FLAC, M4A/AAC or WebM.",
@@ -453,14 +453,25 @@ async function openResult(id, token) {
   }
 }
 
+// Why a window or a file could not be judged (DESIGN §7: reason), in plain words.
+const REASONS = {
+  no_speech: "no speech (silence or too quiet)",
+  music_or_noise: "music, tones or noise, not speech",
+  clipped: "speech too distorted (clipped) to judge",
+  too_short: "too little speech to judge",
+};
+
 function renderResult(a) {
-  const [label, explain] = VERDICTS[a.summary.verdict];
+  const [label, baseExplain] = VERDICTS[a.summary.verdict];
+  const explain = a.summary.reason
+    ? `Nothing could be judged: ${REASONS[a.summary.reason] || a.summary.reason}.`
+    : baseExplain;
   const card = $("verdict-card");
   card.className = `card verdict ${a.summary.verdict}`;
   $("verdict-label").textContent = label;
   $("verdict-explain").textContent = explain;
   $("verdict-score").textContent = a.summary.score == null ? "No overall score" :
-    `Overall score ${Math.round(a.summary.score * 100)} % synthetic · ${a.chunks.filter((c) => c.voiced).length} of ${a.chunks.length} windows with speech`;
+    `Overall score ${Math.round(a.summary.score * 100)} % synthetic · ${a.chunks.filter((c) => c.score != null).length} of ${a.chunks.length} windows judged`;
   $("untrained-warning").hidden = Boolean(a.model?.trained);
 
   const timeline = $("timeline");
@@ -468,12 +479,14 @@ function renderResult(a) {
   for (const c of a.chunks) {
     const b = document.createElement("button");
     b.type = "button";
-    b.className = "window" + (c.voiced ? "" : " unvoiced");
+    b.className = "window" + (c.score != null ? "" : " unvoiced");
     b.dataset.start = c.start_time_seconds;
     b.dataset.end = c.end_time_seconds;
     b.style.flexGrow = String(c.end_time_seconds - c.start_time_seconds);
-    if (c.voiced && c.score != null) b.style.background = scoreColour(c.score);
-    const what = c.voiced && c.score != null ? `${Math.round(c.score * 100)} % synthetic` : "no speech";
+    if (c.score != null) b.style.background = scoreColour(c.score);
+    const what = c.score != null
+      ? `${Math.round(c.score * 100)} % synthetic`
+      : REASONS[c.reason] || "no speech";
     b.setAttribute("aria-label", `Window ${c.chunk_id + 1}, ${fmtSeconds(c.start_time_seconds)} to ${fmtSeconds(c.end_time_seconds)}: ${what}. Play from here.`);
     b.title = `${fmtSeconds(c.start_time_seconds)}–${fmtSeconds(c.end_time_seconds)}: ${what}`;
     const tick = document.createElement("span");

@@ -54,6 +54,10 @@ class ModelCard(BaseModel):
     threshold: float | None = None
 
 
+# Why a window (or a whole file) could not be judged: realtone_scorer.reasons.
+Reason = Literal["no_speech", "music_or_noise", "clipped", "too_short"]
+
+
 class Summary(BaseModel):
     verdict: Verdict
     score: float | None
@@ -61,6 +65,8 @@ class Summary(BaseModel):
     mean_score: float | None
     fake_chunk_ratio: float | None
     threshold: float
+    # When the verdict is inconclusive: why no window could be judged.
+    reason: Reason | None = None
 
 
 class Chunk(BaseModel):
@@ -69,6 +75,7 @@ class Chunk(BaseModel):
     end_time_seconds: float
     score: float | None
     voiced: bool
+    reason: Reason | None = None
 
 
 class ErrorInfo(BaseModel):

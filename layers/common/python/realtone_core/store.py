@@ -215,7 +215,7 @@ class AnalysisStore:
     def chunks(self, analysis_id: UUID) -> list[Chunk]:
         with self.db.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
             rows = cur.execute(
-                "SELECT chunk_id, start_time_seconds, end_time_seconds, score, voiced"
+                "SELECT chunk_id, start_time_seconds, end_time_seconds, score, voiced, reason"
                 " FROM analysis_chunks WHERE analysis_id = %s ORDER BY chunk_id",
                 (analysis_id,),
             ).fetchall()
@@ -401,7 +401,7 @@ class AnalysisStore:
                 return None
             cur.executemany(
                 "INSERT INTO analysis_chunks (analysis_id, chunk_id, start_time_seconds,"
-                " end_time_seconds, score, voiced) VALUES (%s, %s, %s, %s, %s, %s)",
+                " end_time_seconds, score, voiced, reason) VALUES (%s, %s, %s, %s, %s, %s, %s)",
                 [
                     (
                         analysis_id,
@@ -410,6 +410,7 @@ class AnalysisStore:
                         c.end_time_seconds,
                         c.score,
                         c.voiced,
+                        c.reason,
                     )
                     for c in result.chunks
                 ],
