@@ -11,6 +11,8 @@ the fastest. ``REALTONE_PRECISION`` forces one way and skips the probe.
 from __future__ import annotations
 
 import copy
+import hashlib
+import io
 import logging
 import math
 import tempfile
@@ -25,13 +27,14 @@ import numpy as np
 import torch
 from torch import nn
 
-from realtone_scorer.families.base import WINDOW_SAMPLES, DetectorNet
+from realtone_scorer.families.base import WINDOW_SAMPLES, DetectorNet, ModelLoadError
 
 TOLERANCE = 0.02  # largest change of a final score (0..1) a faster way may bring
 # The probe sees two synthetic windows; real audio moved int8 scores up to 3x further than
 # they did (make bench), so a way must stay within this stricter margin on the probe.
 PROBE_TOLERANCE = TOLERANCE / 2
 PROBE_WINDOWS = 2
+PROBE_SHA256 = "719590a99456e034d3aa42e053f666960da3857afb41bf3a63c59aca16158e36"
 # fp32 first (the reference), the cheap-to-try ONNX ways next, bf16 last.
 WAYS = ("fp32", "onnx-fp32", "onnx-int8", "bf16")
 # bf16 was at best 2.8x faster than fp32 on any CPU measured (scorer-speed notes): when fp32
@@ -43,21 +46,20 @@ HEAVY_SECONDS = 0.1
 Runner = Callable[[torch.Tensor], np.ndarray]  # fp32 features → (batch,) float64 logits
 
 
-def probe_windows(count: int = PROBE_WINDOWS, seed: int = 7) -> np.ndarray:
-    """Speech-shaped windows: a gliding voiced source with formant-like bands, syllable-rate
-    amplitude and a little noise. Shapes (and so costs) are those of real uploads."""
-    rng = np.random.default_rng(seed)
-    t = np.arange(WINDOW_SAMPLES) / 16_000
-    out = []
-    for _ in range(count):
-        f0 = 110 + 40 * np.sin(2 * np.pi * 0.7 * t + rng.uniform(0, 6))
-        phase = 2 * np.pi * np.cumsum(f0) / 16_000
-        voiced = sum(np.sin(k * phase) / k for k in range(1, 25))
-        bands = sum(np.sin(2 * np.pi * f * t) for f in (500, 1500, 2500)) * 0.1
-        envelope = 0.5 + 0.5 * np.sin(2 * np.pi * 4 * t + rng.uniform(0, 6)) ** 2
-        x = envelope * (voiced + bands) + 0.01 * rng.standard_normal(len(t))
-        out.append(0.3 * x / np.abs(x).max())
-    return np.stack(out).astype(np.float32)
+def probe_windows(count: int = PROBE_WINDOWS) -> np.ndarray:
+    """The first ``count`` 4-s windows of ``models/probe/speech.flac``: real speech, because a
+    faster way's error depends on the input (synthetic signals moved int8 scores several
+    times further than speech did). It ships with the package, sha256-pinned."""
+    import soundfile as sf
+
+    from realtone_scorer.model_folder import models_dir
+
+    path = models_dir() / "probe" / "speech.flac"
+    data = path.read_bytes() if path.is_file() else b""
+    if hashlib.sha256(data).hexdigest() != PROBE_SHA256:
+        raise ModelLoadError(f"{path} is missing or changed; it must have sha256 {PROBE_SHA256}")
+    samples, _ = sf.read(io.BytesIO(data), dtype="float32")
+    return np.stack([samples[i * WINDOW_SAMPLES : (i + 1) * WINDOW_SAMPLES] for i in range(count)])
 
 
 class _Forward(nn.Module):
