@@ -17,6 +17,7 @@ from realtone_core.models import (
     AnalysisRecord,
     Chunk,
     ModelCard,
+    Progress,
     ScoringResult,
     Status,
     Summary,
@@ -368,10 +369,14 @@ class Published(list[AnalysisRecord]):
     def __init__(self) -> None:
         super().__init__()
         self.chunks: list[list[Chunk]] = []
+        self.progress: list[Progress | None] = []
 
-    def __call__(self, record: AnalysisRecord, chunks: list[Chunk]) -> None:
+    def __call__(
+        self, record: AnalysisRecord, chunks: list[Chunk], progress: Progress | None = None
+    ) -> None:
         self.append(record)
         self.chunks.append(list(chunks))
+        self.progress.append(progress)
 
 
 def deliver(scorer: Scorer, key: str, receive_count: int = 1, size: int | None = None) -> Outcome:

@@ -273,3 +273,43 @@ def test_an_upload_landing_after_its_analysis_was_deleted_is_tagged_abandoned(
     ]
     assert {"Key": ABANDONED_TAG[0], "Value": ABANDONED_TAG[1]} in tags
     queue.drain()
+
+
+def test_a_long_file_shows_its_first_windows_while_it_is_scored(
+    client, new_user, queue, scorer_handler, monkeypatch
+):
+    import threading
+    import time
+
+    from realtone_scorer.runtime import get_scorer
+
+    detector = get_scorer().detector
+    score = detector.score
+
+    def slow(windows):
+        time.sleep(0.2)  # a slow model: the poll below must see the file half done
+        return score(windows)
+
+    monkeypatch.setattr(detector, "score", slow)
+    headers = new_user()
+    ident, _ = uploaded(client, headers, wav_bytes(120.0), "long.wav")  # 30 windows
+    event = to_lambda_event(queue.wait_for_key(ident), QUEUE_ARN, REGION)
+    worker = threading.Thread(target=scorer_handler, args=(event, LocalLambdaContext()))
+    worker.start()
+    seen = []
+    while worker.is_alive():
+        body = client.get(f"/v1/analyses/{ident}", headers=headers).json()
+        if body["status"] == "processing" and body.get("progress"):
+            seen.append(body)
+        time.sleep(0.05)
+    worker.join()
+    assert seen, "no progress was visible while scoring"
+    first = seen[0]
+    assert first["progress"]["windows_total"] == 30
+    assert 0 < first["progress"]["windows_done"] < 30
+    assert len(first["chunks"]) == first["progress"]["windows_done"]
+    assert all(c["score"] is not None for c in first["chunks"])
+    done = client.get(f"/v1/analyses/{ident}", headers=headers).json()
+    assert done["status"] == "completed" and done["progress"] is None
+    assert len(done["chunks"]) == 30
+    assert done["chunks"][: len(first["chunks"])] == first["chunks"]

@@ -344,3 +344,21 @@ def test_music_is_not_judged_and_the_result_says_why(parts):
     assert done.summary.verdict == "inconclusive" and done.summary.reason == "music_or_noise"
     assert {c.reason for c in analyses.chunks(record.id)} == {"music_or_noise"}
     assert detector.calls == 0  # nothing was run through the model
+
+
+def test_a_long_file_publishes_its_windows_as_they_are_scored(parts):
+    scorer, analyses, objects, published, _ = parts
+    record = analyses.add()
+    objects.objects[record.object_key] = wav_bytes(100.0)  # 25 windows, batches of 8
+    assert deliver(scorer, record.object_key) is Outcome.COMPLETED
+    steps = [p for p in published.progress if p is not None]
+    assert [p.windows_done for p in steps] == [8, 16, 24]
+    assert all(p.windows_total == 25 for p in steps)
+    # Each progress document carries the windows decided so far, in order, with scores.
+    partial = [c for c, p in zip(published.chunks, published.progress, strict=True) if p]
+    for step, chunks in zip(steps, partial, strict=True):
+        assert [c.chunk_id for c in chunks] == list(range(step.windows_done))
+        assert all(c.score is not None for c in chunks)
+    # The final document is the complete result, without progress.
+    assert published[-1].status == Status.COMPLETED and published.progress[-1] is None
+    assert published.chunks[-1] == analyses.chunks(record.id)

@@ -188,9 +188,13 @@ def wait_for_result(
                     return current
                 delay = poll.retry_after if poll.retry_after is not None else 1.0
                 if status_line:
-                    status_line.update(
-                        render.STATUS_WORDS.get(current["status"], current["status"])
-                    )
+                    words = render.STATUS_WORDS.get(current["status"], current["status"])
+                    progress = current.get("progress")
+                    if progress:  # a long file's windows arrive as they are scored
+                        words += (
+                            f" ({progress['windows_done']}/{progress['windows_total']} windows)"
+                        )
+                    status_line.update(words)
             left = deadline - options.clock()
             if left <= 0:
                 break

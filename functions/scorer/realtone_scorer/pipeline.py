@@ -21,7 +21,7 @@ from realtone_scorer.reasons import window_reason
 from realtone_scorer.speech import FRAME, speech_probabilities
 from realtone_scorer.speech import MODEL_SHA256 as SPEECH_MODEL
 from realtone_scorer.summary import summarize
-from realtone_scorer.windows import plan_windows, window_samples
+from realtone_scorer.windows import Window, plan_windows, window_samples
 
 
 class DetectorPort(Protocol):
@@ -46,8 +46,19 @@ def ms_since(t0: float) -> int:
     return int((time.perf_counter() - t0) * 1000)
 
 
+class ProgressPort(Protocol):
+    """Told the windows decided so far (in order) and how many the file has, after each
+    batch: a long file's timeline can be shown while it is scored."""
+
+    def __call__(self, chunks: list[Chunk], done: int, total: int) -> object: ...
+
+
 def score_samples(
-    samples: np.ndarray, options: ScoringOptions, detector: DetectorPort, batch_size: int = 8
+    samples: np.ndarray,
+    options: ScoringOptions,
+    detector: DetectorPort,
+    batch_size: int = 8,
+    progress: ProgressPort | None = None,
 ) -> tuple[list[Chunk], int]:
     """Window 16 kHz samples and score the windows that can be judged; returns chunks and
     model ms. A window that cannot be judged says why (``realtone_scorer.reasons``)."""
@@ -65,13 +76,9 @@ def score_samples(
     }
     judged = [w for w in windows if reasons[w.index] is None]
     scores: dict[int, float] = {}
-    t0 = time.perf_counter()
-    for i in range(0, len(judged), batch_size):
-        batch = judged[i : i + batch_size]
-        values = detector.score(np.stack([window_samples(samples, w, length) for w in batch]))
-        scores.update((w.index, float(v)) for w, v in zip(batch, values, strict=True))
-    chunks = [
-        Chunk(
+
+    def chunk(w: Window) -> Chunk:
+        return Chunk(
             chunk_id=w.index,
             start_time_seconds=w.start / TARGET_RATE,
             end_time_seconds=w.end / TARGET_RATE,
@@ -80,8 +87,16 @@ def score_samples(
             voiced=reasons[w.index] not in ("no_speech", "music_or_noise"),
             reason=reasons[w.index],
         )
-        for w in windows
-    ]
+
+    t0 = time.perf_counter()
+    for i in range(0, len(judged), batch_size):
+        batch = judged[i : i + batch_size]
+        values = detector.score(np.stack([window_samples(samples, w, length) for w in batch]))
+        scores.update((w.index, float(v)) for w, v in zip(batch, values, strict=True))
+        if progress is not None and i + batch_size < len(judged):
+            decided = [chunk(w) for w in windows if w.index in scores or reasons[w.index]]
+            progress(decided, len(decided), len(windows))
+    chunks = [chunk(w) for w in windows]
     return chunks, ms_since(t0)
 
 
@@ -91,13 +106,14 @@ def score_file(
     detector: DetectorPort,
     batch_size: int = 8,
     charge: Charge | None = None,
+    progress: ProgressPort | None = None,
 ) -> ScoringResult:
     """Score one local file; raises ``AudioError`` for audio that cannot be scored.
     ``charge`` is told the seconds of audio the file decodes to (see ``audio.decode``)."""
     started = time.perf_counter()
     audio = decode(path, options.max_duration_seconds, charge)
     decode_ms = ms_since(started)
-    chunks, score_ms = score_samples(audio.samples, options, detector, batch_size)
+    chunks, score_ms = score_samples(audio.samples, options, detector, batch_size, progress)
     total = ms_since(started)
     return ScoringResult(
         duration_seconds=audio.duration_seconds,

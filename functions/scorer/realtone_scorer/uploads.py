@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
+from functools import partial
 from pathlib import Path
 from typing import BinaryIO, Protocol
 from uuid import UUID
@@ -21,7 +22,7 @@ from uuid import UUID
 from aws_lambda_powertools import Logger
 
 from realtone_core.errors import AudioError, ErrorCode
-from realtone_core.models import AnalysisRecord, Chunk, ScoringResult, Status, Summary
+from realtone_core.models import AnalysisRecord, Chunk, Progress, ScoringResult, Status, Summary
 from realtone_core.s3 import ObjectInfo, parse_upload_key
 from realtone_scorer.options import ScoringOptions
 from realtone_scorer.pipeline import DetectorPort, ms_since, score_file, scoring_key
@@ -71,10 +72,12 @@ class QuotaPort(Protocol):
 
 
 class PublishPort(Protocol):
-    """Writes the status document of ``record`` with the windows in hand (none unless
-    completed) to the cache."""
+    """Writes the status document of ``record`` with the windows in hand (all of them when
+    completed; those decided so far, with ``progress``, while processing) to the cache."""
 
-    def __call__(self, record: AnalysisRecord, chunks: list[Chunk]) -> object: ...
+    def __call__(
+        self, record: AnalysisRecord, chunks: list[Chunk], progress: Progress | None = None
+    ) -> object: ...
 
 
 @dataclass(frozen=True)
@@ -148,7 +151,7 @@ class Scorer:
         self.publish(record, [])
         started = time.perf_counter()
         try:
-            result = self._score(s3_object, owner_id, analysis_id, token, started)
+            result = self._score(s3_object, owner_id, record, token, started)
         except AudioError as exc:
             logger.info("audio rejected", analysis_id=str(analysis_id), code=exc.code)
             failed = self.analyses.fail(
@@ -198,6 +201,13 @@ class Scorer:
             processing_ms=result.processing_ms,
         )
         return Outcome.COMPLETED
+
+    def _progress(self, record: AnalysisRecord, chunks: list[Chunk], done: int, total: int) -> None:
+        """Write-through of the windows decided so far (Postgres gets them on completion)."""
+        try:
+            self.publish(record, chunks, Progress(windows_done=done, windows_total=total))
+        except Exception:  # the cache only speeds up reads: scoring goes on without it
+            logger.warning("could not publish progress", analysis_id=str(record.id))
 
     def _not_claimed(self, analysis_id: UUID, key: str) -> None:
         """An event for an analysis that cannot be claimed: gone, expired, finished (its
@@ -253,8 +263,14 @@ class Scorer:
             logger.warning("could not release the claim", analysis_id=str(analysis_id))
 
     def _score(
-        self, s3_object: S3Object, owner_id: UUID, analysis_id: UUID, token: UUID, started: float
+        self,
+        s3_object: S3Object,
+        owner_id: UUID,
+        record: AnalysisRecord,
+        token: UUID,
+        started: float,
     ) -> ScoringResult:
+        analysis_id = record.id
         if s3_object.size is not None and s3_object.size > self.max_upload_bytes:
             raise _too_large(self.max_upload_bytes)
         with tempfile.TemporaryDirectory(prefix="realtone-") as tmp:
@@ -295,6 +311,7 @@ class Scorer:
                 self.detector,
                 self.batch_size,
                 self._charger(owner_id, analysis_id),
+                partial(self._progress, record),
             )
         total = ms_since(started)
         return result.model_copy(

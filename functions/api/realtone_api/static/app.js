@@ -431,8 +431,12 @@ async function openResult(id, token) {
       etag = response.headers.get("ETag");
       $("result-title").textContent = analysis.filename;
       const words = STATUS_WORDS[analysis.status] || analysis.status;
-      if ($("result-status").textContent !== words) announce(words);
-      $("result-status").textContent = words;
+      if ($("result-status").textContent.split(" ·")[0] !== words) announce(words);
+      // A long file's windows arrive as they are scored: say how far it is.
+      const p = analysis.progress;
+      $("result-status").textContent = p
+        ? `${words} · ${p.windows_done} of ${p.windows_total} windows (${fmtSeconds(analysis.chunks.at(-1)?.end_time_seconds || 0)} of audio)`
+        : words;
       if (TERMINAL.has(analysis.status)) break;
     } else if (response.status !== 304) {
       const error = await toError(response);

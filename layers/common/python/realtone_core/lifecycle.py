@@ -22,7 +22,7 @@ from realtone_core.errors import (
 )
 from realtone_core.formats import ACCEPTED_DESCRIPTION, upload_content_type
 from realtone_core.limits import Limit
-from realtone_core.models import Analysis, AnalysisRecord, Chunk, Status
+from realtone_core.models import Analysis, AnalysisRecord, Chunk, Progress, Status
 from realtone_core.s3 import ObjectInfo, PresignedPost, upload_key
 
 
@@ -100,9 +100,15 @@ def not_found() -> RealToneError:
     return RealToneError(ErrorCode.NOT_FOUND, "No such analysis", status_code=404)
 
 
-def publish(cache: DocumentCache, record: AnalysisRecord, chunks: list[Chunk]) -> CachedAnalysis:
-    """Write the status document of ``record`` (with its windows, when completed) to the cache."""
-    return cache.put(record.owner_id, record.to_analysis(chunks))
+def publish(
+    cache: DocumentCache,
+    record: AnalysisRecord,
+    chunks: list[Chunk],
+    progress: Progress | None = None,
+) -> CachedAnalysis:
+    """Write the status document of ``record`` (with its windows: all of them when completed,
+    those decided so far while processing) to the cache."""
+    return cache.put(record.owner_id, record.to_analysis(chunks, progress))
 
 
 def publish_stored(

@@ -83,6 +83,14 @@ class ErrorInfo(BaseModel):
     message: str
 
 
+class Progress(BaseModel):
+    """While ``processing``: how many windows of the file are decided (scored, or found
+    unjudgeable) so far; those windows are already in ``chunks``."""
+
+    windows_done: int
+    windows_total: int
+
+
 class Analysis(BaseModel):
     model_config = ConfigDict(protected_namespaces=())
 
@@ -98,6 +106,7 @@ class Analysis(BaseModel):
     model: ModelCard | None = None
     summary: Summary | None = None
     chunks: list[Chunk] = []
+    progress: Progress | None = None
     error: ErrorInfo | None = None
 
 
@@ -127,7 +136,7 @@ class AnalysisRecord(BaseModel):
     # Set when another object replaced the scored one (it is deleted; no playback URL).
     audio_replaced_at: datetime | None = None
 
-    def to_analysis(self, chunks: list[Chunk]) -> Analysis:
+    def to_analysis(self, chunks: list[Chunk], progress: Progress | None = None) -> Analysis:
         error = (
             ErrorInfo(code=self.error_code, message=self.error_message or "")
             if self.error_code
@@ -146,6 +155,7 @@ class AnalysisRecord(BaseModel):
             model=self.model,
             summary=self.summary,
             chunks=chunks,
+            progress=progress,
             error=error,
         )
 
