@@ -97,6 +97,8 @@ def test_cli_session_analyze_history_delete(cli: Run, config_file: Path, tmp_pat
     assert done.returncode == (1 if verdict[1] in ("fake", "likely_fake") else 0)
     assert "model:   dev:tiny" in out and "warning: this model is untrained" in out
     assert "uploading interview.wav: 100%" in done.stderr  # no terminal: plain progress lines
+    # The windows came by the event stream (polling never sees a timeline with progress).
+    assert "(3/3 windows)" in done.stderr, done.stderr
 
     # --json: one document on stdout, nothing else.
     as_json = cli("analyze", "--json", str(clip))

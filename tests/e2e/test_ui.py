@@ -117,6 +117,65 @@ def test_upload_timeline_playback_history_delete(page, tmp_path):
     assert page.locator("#history-empty").is_visible()
 
 
+def test_the_timeline_fills_live_from_the_event_stream(page, tmp_path):
+    """The first connection is answered with two windows of a ten-window file (as the
+    scorer publishes them); the browser then reconnects with Last-Event-ID to the real
+    stream, which sends the rest and the result."""
+    import json
+
+    streams: list[str] = []  # (Last-Event-ID is added below what Playwright sees)
+
+    def first_two_windows(route):
+        streams.append(route.request.url)
+        if len(streams) > 1:
+            route.continue_()
+            return
+        chunks = [
+            {
+                "chunk_id": i,
+                "start_time_seconds": 4.0 * i,
+                "end_time_seconds": 4.0 * i + 4,
+                "score": 0.1,
+                "voiced": True,
+                "reason": None,
+            }
+            for i in range(2)
+        ]
+        windows = {"chunks": chunks, "progress": {"windows_done": 2, "windows_total": 10}}
+        body = (
+            "retry: 1500\n\n"
+            "id: processing:0\nevent: status\ndata: "
+            + json.dumps({"status": "processing", "filename": "long.wav"})
+            + "\n\nid: processing:2\nevent: windows\ndata: "
+            + json.dumps(windows)
+            + "\n\n"
+        )
+        route.fulfill(status=200, headers={"content-type": "text/event-stream"}, body=body)
+
+    page.route("**/events?token=*", first_two_windows)
+    sign_up(page)
+    upload(page, tmp_path, "long.wav", wav_bytes(10.3))
+    page.locator("#live-timeline .window").nth(1).wait_for(timeout=30_000)
+    assert page.locator("#live-timeline .window").count() == 2
+    assert "2 of 10 windows" in page.locator("#result-status").inner_text()
+    page.locator("#verdict-label").wait_for(timeout=60_000)
+    assert len(streams) == 2 and page.locator("#timeline .window").count() == 3
+    assert page.locator("#live-timeline").is_hidden()
+    # The reconnection resumed after the two windows: only the third one came again.
+    assert page.locator("#live-timeline .window").count() == 3
+
+
+def test_the_result_still_arrives_where_event_streams_are_unavailable(page, tmp_path):
+    page.add_init_script("delete window.EventSource")
+    opened: list[str] = []
+    page.on("request", lambda r: opened.append(r.url) if "/events" in r.url else None)
+    sign_up(page)
+    upload(page, tmp_path, "plain.wav", wav_bytes(6.0))
+    page.locator("#verdict-label").wait_for(timeout=60_000)
+    assert page.locator("#timeline .window").count() == 2
+    assert opened == []
+
+
 def test_bad_file_shows_the_error_in_plain_words(page, tmp_path):
     sign_up(page)
     upload(page, tmp_path, "bad.wav", JUNK)

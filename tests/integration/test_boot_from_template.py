@@ -22,6 +22,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from realtone_core.models import Status
@@ -65,6 +66,7 @@ def deployment(stack: DevStack) -> Deployment:
             "CommonLayer": f"arn:aws:lambda:{REGION}:{ACCOUNT}:layer:common:1",
         },
         attributes={
+            "StreamFunctionUrl.FunctionUrl": f"https://abc123.lambda-url.{REGION}.on.aws/",
             "ScoreQueue.Arn": stack.outputs["ScoreQueueArn"],
             "ScoreQueue.QueueName": queue_url.rsplit("/", 1)[1],
         },
@@ -264,7 +266,89 @@ def test_every_function_of_the_template_is_booted_here():
         for name, resource in TEMPLATE["Resources"].items()
         if resource["Type"] == "AWS::Serverless::Function"
     }
-    booted = {"ApiFunction", "ScorerFunction", "SweepFunction", "MigrationsFunction"}
+    booted = {
+        "ApiFunction",
+        "ScorerFunction",
+        "SweepFunction",
+        "MigrationsFunction",
+        "StreamFunction",
+    }
     assert functions == booted
     tasks = {n for n, r in TEMPLATE["Resources"].items() if r["Type"] == "AWS::ECS::TaskDefinition"}
     assert tasks == {"GpuTaskDefinition"}
+
+
+def test_stream_function_serves_events_as_the_web_adapter_runs_it(
+    stack, deployment, queue: QueueProbe, tmp_path
+):
+    """The Lambda Web Adapter execs the handler script and forwards the function URL's
+    requests to ``AWS_LWA_PORT`` once ``AWS_LWA_READINESS_CHECK_PATH`` answers: done here
+    the same way, with the template's environment. The scorer, another process, completes
+    the analysis while the stream is open."""
+    from realtone_local.procs import free_port
+    from realtone_scorer.handler import lambda_handler
+    from realtone_scorer.worker import LocalLambdaContext
+    from tests.accounts import sign_up
+    from tests.sse import read_events
+
+    env = lambda_environment(stack, deployment, "StreamFunction")
+    assert env["AWS_LWA_INVOKE_MODE"] == "response_stream"
+    # The API hands out stream URLs on this function's URL.
+    api = function_environment(TEMPLATE, "ApiFunction", deployment)
+    assert api["REALTONE_STREAM_BASE_URL"] == deployment.attributes["StreamFunctionUrl.FunctionUrl"]
+    port = free_port()
+    code = ROOT / "functions" / "api"
+    env |= {
+        "AWS_LWA_PORT": str(port),
+        "LAMBDA_TASK_ROOT": str(code),
+        "PATH": f"{Path(sys.executable).parent}:{env['PATH']}",  # the runtime's python
+    }
+    log = (tmp_path / "stream.log").open("w")
+    server = subprocess.Popen(
+        [str(code / TEMPLATE["Resources"]["StreamFunction"]["Properties"]["Handler"])],
+        cwd=code,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        ready = base + env["AWS_LWA_READINESS_CHECK_PATH"]
+        deadline = time.monotonic() + 60
+        while not _answers(ready):
+            assert server.poll() is None, (tmp_path / "stream.log").read_text()[-4000:]
+            assert time.monotonic() < deadline, "the stream function never became ready"
+            time.sleep(0.2)
+        with httpx.Client(base_url=base, timeout=30) as http:
+            headers = sign_up(http)
+            data = wav_bytes(9.0, seed=13)
+            created = http.post(
+                "/v1/analyses",
+                headers=headers,
+                json={"filename": "s.wav", "content_type": "audio/wav", "size_bytes": len(data)},
+            ).json()
+            ident = created["analysis"]["id"]
+            assert upload_via_post(created["upload"], data, "audio/wav").status_code == 204
+            url = http.post(f"/v1/analyses/{ident}/stream-token", headers=headers).json()["url"]
+            with http.stream("GET", url) as stream:
+                assert stream.status_code == 200
+                lines = stream.iter_lines()
+                first = next(e for e in read_events(lines) if not e.comment)
+                assert first.event == "status"
+                event = to_lambda_event(
+                    queue.wait_for_key(ident), stack.outputs["ScoreQueueArn"], REGION
+                )
+                assert lambda_handler(event, LocalLambdaContext()) == {"batchItemFailures": []}
+                rest = [e for e in read_events(lines) if not e.comment]
+        assert rest[-1].event == "completed" and len(rest[-1].data["chunks"]) == 3
+    finally:
+        server.send_signal(signal.SIGTERM)
+        server.wait(timeout=30)
+        log.close()
+
+
+def _answers(url: str) -> bool:
+    try:
+        return httpx.get(url, timeout=2).status_code == 200
+    except httpx.HTTPError:
+        return False

@@ -147,6 +147,8 @@ class FakeService:
             return httpx.Response(
                 201, json={"analysis": self.analyses[ident], "upload": upload_spec}
             )
+        if path.endswith("/events"):  # an API without event streams: the CLI polls
+            return httpx.Response(404, json={"error": {"code": "not_found", "message": "No"}})
         match = re.fullmatch(r"/v1/analyses/([^/]+)", path)
         if match and match[1] not in self.analyses:
             return httpx.Response(404, json={"error": {"code": "not_found", "message": "No"}})
@@ -640,7 +642,7 @@ def test_polling_honours_retry_after_and_uses_the_etag(clip):
     clock = Clock()
     client = client_for(fake)
     err = io.StringIO()
-    options = analyze.Options(err=err, clock=clock, sleeper=clock.sleep, quiet=True)
+    options = analyze.Options(err=err, clock=clock, sleeper=clock.sleep, quiet=True, follow=False)
     created = analyze.upload_one(client, clip, options)
     final = analyze.wait_for_result(client, created, clock() + 600, options)
     assert final["status"] == "completed"
@@ -690,7 +692,7 @@ def test_transient_errors_while_polling_are_waited_out():
         return httpx.Response(200, json=completed("1"))
 
     clock = Clock()
-    options = analyze.Options(clock=clock, sleeper=clock.sleep, quiet=True)
+    options = analyze.Options(clock=clock, sleeper=clock.sleep, quiet=True, follow=False)
     final = analyze.wait_for_result(
         client_for(handler), {"id": "1", "status": "queued"}, 2000, options
     )
@@ -704,11 +706,85 @@ def test_polling_gives_up_at_the_deadline():
         )
 
     clock = Clock()
-    options = analyze.Options(clock=clock, sleeper=clock.sleep, quiet=True)
+    options = analyze.Options(clock=clock, sleeper=clock.sleep, quiet=True, follow=False)
     with pytest.raises(analyze.ResultTimeout) as err:
         analyze.wait_for_result(client_for(handler), {"id": "1"}, clock() + 10, options)
     assert err.value.code == "timeout" and "queued for analysis" in err.value.message
     assert sum(clock.slept) == pytest.approx(10)
+
+
+# -- following the event stream ------------------------------------------------------------------
+
+
+def sse(*events: tuple[str, str, dict]) -> bytes:
+    return "".join(
+        f"id: {i}\nevent: {name}\ndata: {json.dumps(data)}\n\n: heartbeat\n\n"
+        for name, i, data in events
+    ).encode()
+
+
+def window(i: int, score: float) -> dict:
+    return {"chunk_id": i, "start_time_seconds": 4.0 * i, "score": score}
+
+
+def test_windows_are_shown_as_they_arrive_and_a_cut_stream_resumes():
+    """The first connection ends after 2 of 4 windows (the server's time limit); the CLI
+    reconnects with Last-Event-ID and gets the rest and the result."""
+    done = completed("1")
+    streams: list[str | None] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        assert request.url.path == "/v1/analyses/1/events"
+        streams.append(request.headers.get("last-event-id"))
+        progress = {"windows_done": 2, "windows_total": 4}
+        if len(streams) == 1:
+            body = sse(
+                ("status", "processing:0", {"id": "1", "status": "processing"}),
+                (
+                    "windows",
+                    "processing:2",
+                    {"chunks": [window(0, 0.05), window(1, 0.97)], "progress": progress},
+                ),
+            )
+        else:
+            body = sse(
+                (
+                    "windows",
+                    "processing:4",
+                    {
+                        "chunks": [window(2, 0.5), window(3, 0.1)],
+                        "progress": {**progress, "windows_done": 4},
+                    },
+                ),
+                ("completed", "completed:4", done),
+            )
+        return httpx.Response(200, content=body, headers={"content-type": "text/event-stream"})
+
+    clock = Clock()
+    err = io.StringIO()
+    options = analyze.Options(err=err, clock=clock, sleeper=clock.sleep)
+    final = analyze.wait_for_result(
+        client_for(handler),
+        {"id": "1", "status": "queued", "filename": "long.wav"},
+        clock() + 600,
+        options,
+    )
+    assert final == done and streams == [None, "processing:2"]
+    lines = err.getvalue().splitlines()
+    assert "long.wav: analysing (2/4 windows) ▁█" in lines
+    assert "long.wav: analysing (4/4 windows) ▁█▅▁" in lines
+
+
+def test_without_an_event_stream_the_cli_polls(clip):
+    fake = FakeService(statuses=("queued", "processing"))
+    clock = Clock()
+    client = client_for(fake)
+    options = analyze.Options(clock=clock, sleeper=clock.sleep, quiet=True)
+    created = analyze.upload_one(client, clip, options)
+    final = analyze.wait_for_result(client, created, clock() + 600, options)
+    assert final["status"] == "completed"
+    assert any(r.url.path.endswith("/events") for r in fake.log)  # tried first
+    assert fake.polls[created["id"]] >= 1
 
 
 # -- analyze, end to end against the fakes -------------------------------------------------------

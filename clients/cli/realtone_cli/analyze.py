@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from realtone_cli import render
-from realtone_cli.client import ApiError, Client, NotLoggedIn
+from realtone_cli.client import ApiError, Client, NotLoggedIn, StreamUnavailable
 from realtone_cli.upload import check_file, content_type, send_to_storage
 
 TERMINAL = frozenset({"completed", "failed", "expired"})
@@ -85,6 +85,9 @@ class Options:
     err: TextIO = field(default_factory=lambda: sys.stderr)
     clock: Callable[[], float] = time.monotonic
     sleeper: Callable[[float], None] = time.sleep
+    # Follow the server's event stream (windows as they are scored); poll where it is not
+    # served or breaks off.
+    follow: bool = True
 
     @property
     def show_progress(self) -> bool:
@@ -145,17 +148,14 @@ def upload_one(client: Client, path: Path, options: Options) -> dict[str, Any]:
 def wait_for_result(
     client: Client, analysis: dict[str, Any], deadline: float, options: Options
 ) -> dict[str, Any]:
-    """Poll until the analysis is terminal, honouring Retry-After and using the ETag.
+    """Follow the analysis until it is terminal: by its event stream, else by polling.
 
     Transient trouble (API unreachable, 429, 5xx) is waited out until the deadline.
     Raises ApiError ``timeout`` (with the last state seen) when the deadline passes.
     """
-    ident = str(analysis["id"])
-    current = analysis
-    etag: str | None = None
     status_line = (
         render.StatusLine(
-            str(analysis.get("filename", ident)),
+            str(analysis.get("filename", analysis["id"])),
             stream=options.err,
             clock=options.clock,
             sleeper=options.sleeper,
@@ -163,45 +163,102 @@ def wait_for_result(
         if options.show_progress
         else None
     )
-    sleep = status_line.sleep if status_line else options.sleeper
-    failures = 0
     try:
-        while True:
-            delay = 1.0
-            try:
-                poll = client.get_analysis(ident, etag)
-            except ApiError as exc:
-                if not exc.transient or options.clock() >= deadline:
-                    raise
-                failures += 1
-                delay = exc.retry_after or min(2.0**failures, 15.0)
-                if status_line:
-                    status_line.update(
-                        f"{render.STATUS_WORDS.get(current['status'], '')}"
-                        f" (API trouble: {exc.message}; retrying)"
-                    )
-            else:
-                failures = 0
-                if poll.analysis is not None:
-                    current, etag = poll.analysis, poll.etag
-                if current.get("status") in TERMINAL:
-                    return current
-                delay = poll.retry_after if poll.retry_after is not None else 1.0
-                if status_line:
-                    words = render.STATUS_WORDS.get(current["status"], current["status"])
-                    progress = current.get("progress")
-                    if progress:  # a long file's windows arrive as they are scored
-                        words += (
-                            f" ({progress['windows_done']}/{progress['windows_total']} windows)"
-                        )
-                    status_line.update(words)
-            left = deadline - options.clock()
-            if left <= 0:
-                break
-            sleep(min(max(delay, 0.05), left))
+        followed = follow_events(client, analysis, deadline, options, status_line)
+        if followed is not None and followed.get("status") in TERMINAL:
+            return followed
+        return poll_result(client, followed or analysis, deadline, options, status_line)
     finally:
         if status_line:
             status_line.finish()
+
+
+def _status_words(analysis: dict[str, Any], scores: list[float | None] | None = None) -> str:
+    words = render.STATUS_WORDS.get(analysis["status"], analysis["status"])
+    progress = analysis.get("progress")
+    if progress:  # a long file's windows arrive as they are scored
+        words += f" ({progress['windows_done']}/{progress['windows_total']} windows)"
+        if scores:
+            words += " " + render.sparkline(scores[-render.SPARK_WIDTH :])
+    return words
+
+
+def follow_events(
+    client: Client,
+    analysis: dict[str, Any],
+    deadline: float,
+    options: Options,
+    status_line: render.StatusLine | None,
+) -> dict[str, Any] | None:
+    """The terminal document from the event stream, or the last state seen when the stream
+    is not served, breaks off or the deadline passes (the caller polls on)."""
+    if not options.follow:
+        return None
+    current = analysis
+    scores: list[float | None] = []
+    last_id: str | None = None
+    while options.clock() < deadline:
+        try:
+            # Heartbeats come every 15 s: a read that long past them means a dead stream.
+            for event in client.events(str(analysis["id"]), last_id, read_timeout=45.0):
+                last_id = event.id or last_id
+                if event.name in ("completed", "failed"):
+                    return event.data
+                if event.name == "status":
+                    current = {**current, **event.data}
+                elif event.name == "windows":
+                    current = {**current, "progress": event.data["progress"]}
+                    scores += [c.get("score") for c in event.data["chunks"]]
+                if status_line:
+                    status_line.update(_status_words(current, scores))
+                if options.clock() >= deadline:
+                    return current
+        except (ApiError, StreamUnavailable):
+            return current
+        # The server ended the stream before the end (its time limit): resume.
+    return current
+
+
+def poll_result(
+    client: Client,
+    analysis: dict[str, Any],
+    deadline: float,
+    options: Options,
+    status_line: render.StatusLine | None,
+) -> dict[str, Any]:
+    """Poll until the analysis is terminal, honouring Retry-After and using the ETag."""
+    ident = str(analysis["id"])
+    current = analysis
+    etag: str | None = None
+    sleep = status_line.sleep if status_line else options.sleeper
+    failures = 0
+    while True:
+        delay = 1.0
+        try:
+            poll = client.get_analysis(ident, etag)
+        except ApiError as exc:
+            if not exc.transient or options.clock() >= deadline:
+                raise
+            failures += 1
+            delay = exc.retry_after or min(2.0**failures, 15.0)
+            if status_line:
+                status_line.update(
+                    f"{render.STATUS_WORDS.get(current['status'], '')}"
+                    f" (API trouble: {exc.message}; retrying)"
+                )
+        else:
+            failures = 0
+            if poll.analysis is not None:
+                current, etag = poll.analysis, poll.etag
+            if current.get("status") in TERMINAL:
+                return current
+            delay = poll.retry_after if poll.retry_after is not None else 1.0
+            if status_line:
+                status_line.update(_status_words(current))
+        left = deadline - options.clock()
+        if left <= 0:
+            break
+        sleep(min(max(delay, 0.05), left))
     raise ResultTimeout(current)
 
 

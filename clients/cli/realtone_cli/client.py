@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -80,6 +82,37 @@ class Poll:
     analysis: dict[str, Any] | None
     etag: str | None
     retry_after: float | None
+
+
+@dataclass(frozen=True)
+class ServerEvent:
+    """One server-sent event of an analysis (``status``, ``windows``, ``completed``,
+    ``failed``); ``id`` is what to resume from."""
+
+    name: str
+    id: str | None
+    data: dict[str, Any]
+
+
+class StreamUnavailable(Exception):
+    """The API answered the event stream with something else (an older API, a proxy)."""
+
+
+def parse_events(lines: Iterator[str]) -> Iterator[ServerEvent]:
+    """Events from the lines of a ``text/event-stream`` (comments, i.e. heartbeats, skipped)."""
+    fields: dict[str, list[str]] = {}
+    for line in lines:
+        if line == "":
+            if "data" in fields:
+                yield ServerEvent(
+                    fields.get("event", ["message"])[-1],
+                    fields["id"][-1] if "id" in fields else None,
+                    json.loads("\n".join(fields["data"])),
+                )
+            fields = {}
+        elif not line.startswith(":"):
+            name, _, value = line.partition(":")
+            fields.setdefault(name, []).append(value.removeprefix(" "))
 
 
 class Client:
@@ -238,6 +271,41 @@ class Client:
         if response.status_code == 304:
             return Poll(None, etag, retry_after(response))
         return Poll(response.json(), response.headers.get("ETag"), retry_after(response))
+
+    def events(
+        self, analysis_id: str, last_event_id: str | None, read_timeout: float
+    ) -> Iterator[ServerEvent]:
+        """Follow the analysis's event stream until the server ends it. Raises ApiError as
+        ``request`` does, and StreamUnavailable when the answer is not an event stream."""
+        if self.credentials is None:
+            raise NotLoggedIn(self.not_logged_in)
+        headers = {"Accept": "text/event-stream"}
+        if last_event_id:
+            headers["Last-Event-ID"] = last_event_id
+        for attempt in range(2):
+            headers["Authorization"] = f"Bearer {self.credentials.access_token}"
+            timeout = httpx.Timeout(self.http.timeout.connect, read=read_timeout)
+            try:
+                with self.http.stream(
+                    "GET", f"/v1/analyses/{analysis_id}/events", headers=headers, timeout=timeout
+                ) as response:
+                    if response.status_code == 401 and attempt == 0:
+                        if not self._refresh(self.credentials.access_token):
+                            raise NotLoggedIn(SESSION_EXPIRED)
+                        continue
+                    if response.status_code == 204:  # the end was already seen
+                        return
+                    if response.status_code >= 400:
+                        response.read()
+                        raise error_from(response)
+                    kind = response.headers.get("content-type", "")
+                    if response.status_code != 200 or not kind.startswith("text/event-stream"):
+                        raise StreamUnavailable(f"HTTP {response.status_code} {kind}")
+                    yield from parse_events(response.iter_lines())
+                    return
+            except httpx.TransportError as exc:
+                reason = str(exc) or type(exc).__name__
+                raise ApiError(0, "unreachable", f"the event stream broke off: {reason}") from exc
 
     def list_analyses(self, limit: int, cursor: str | None = None) -> dict[str, Any]:
         params: dict[str, Any] = {"limit": limit}

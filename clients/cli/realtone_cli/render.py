@@ -64,6 +64,17 @@ def human_bytes(n: float) -> str:
     raise AssertionError("unreachable")
 
 
+SPARK_WIDTH = 40
+_SPARKS = "▁▂▃▄▅▆▇█"
+
+
+def sparkline(scores: list[float | None]) -> str:
+    """Window scores as bars, low (real) to high (synthetic); ``·`` for unjudged windows."""
+    return "".join(
+        "·" if s is None else _SPARKS[min(int(s * len(_SPARKS)), len(_SPARKS) - 1)] for s in scores
+    )
+
+
 class Progress:
     """An upload progress bar on stderr when it is a terminal; lines at 25 % steps otherwise."""
 

@@ -91,7 +91,7 @@ async def _client(request: Request, services: ServicesDep) -> str:
 
 ClientAddress = Annotated[str, Depends(_client)]
 
-_bearer = HTTPBearer(auto_error=False)
+bearer = HTTPBearer(auto_error=False)
 
 
 def _unauthorized(message: str) -> RealToneError:
@@ -100,7 +100,7 @@ def _unauthorized(message: str) -> RealToneError:
 
 async def current_user(
     services: ServicesDep,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
 ) -> User:
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise _unauthorized("Missing bearer token")

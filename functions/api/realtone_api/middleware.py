@@ -78,9 +78,13 @@ def s3_origins(settings: ApiSettings) -> list[str]:
 
 def security_headers(settings: ApiSettings) -> list[tuple[bytes, bytes]]:
     s3 = " ".join(s3_origins(settings))
+    streams = ""
+    if settings.stream_base_url:  # event streams served by another deployment
+        parts = urlsplit(settings.stream_base_url)
+        streams = f" {parts.scheme}://{parts.netloc}"
     csp = (
         "default-src 'self'; "
-        f"connect-src 'self' {s3}; "
+        f"connect-src 'self' {s3}{streams}; "
         f"media-src 'self' blob: {s3}; "
         "img-src 'self' data:; style-src 'self'; script-src 'self'; "
         f"form-action 'self' {s3}; frame-ancestors 'none'; base-uri 'none'; object-src 'none'"

@@ -116,3 +116,12 @@ class AnalysisListResponse(BaseModel):
 class AudioUrlOut(BaseModel):
     url: str
     expires_at: UtcDatetime
+
+
+class StreamTokenOut(BaseModel):
+    """Opens the event stream of one analysis, for clients that cannot send headers (a
+    browser's EventSource): ``url`` already carries ``token``."""
+
+    token: str
+    url: str
+    expires_at: UtcDatetime

@@ -25,7 +25,7 @@ def _dummy_hash() -> str:
     return _hasher.hash("not-a-real-password")
 
 
-TokenType = Literal["access", "refresh"]
+TokenType = Literal["access", "refresh", "stream"]
 
 
 def hash_password(password: str) -> str:
@@ -47,6 +47,7 @@ class TokenClaims:
     type: TokenType
     jti: UUID
     family: UUID | None
+    analysis_id: UUID | None = None  # stream tokens: the one analysis they may follow
 
 
 @dataclass(frozen=True)
@@ -63,6 +64,14 @@ class InvalidTokenError(Exception):
 
 def issue_access_token(settings: ApiSettings, user_id: UUID) -> str:
     return _encode(settings, user_id, "access", settings.access_token_seconds, {})
+
+
+def issue_stream_token(settings: ApiSettings, user_id: UUID, analysis_id: UUID) -> str:
+    """A short-lived token that only opens the event stream of one analysis: the browser's
+    EventSource cannot send an Authorization header, so it travels in the URL."""
+    return _encode(
+        settings, user_id, "stream", settings.stream_token_seconds, {"aid": str(analysis_id)}
+    )
 
 
 def issue_refresh_token(settings: ApiSettings, user_id: UUID, family: UUID | None) -> IssuedRefresh:
@@ -94,6 +103,7 @@ def decode_token(settings: ApiSettings, token: str, expected: TokenType) -> Toke
             type=expected,
             jti=UUID(claims["jti"]),
             family=UUID(claims["fam"]) if "fam" in claims else None,
+            analysis_id=UUID(claims["aid"]) if "aid" in claims else None,
         )
     except (jwt.PyJWTError, ValueError, KeyError, TypeError) as exc:
         raise InvalidTokenError(str(exc)) from exc

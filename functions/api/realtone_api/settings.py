@@ -32,6 +32,16 @@ class ApiSettings(CoreSettings):
     )
     poll_retry_after_seconds: int = Field(default=1, ge=1)
 
+    # Event streams (GET /v1/analyses/{id}/events).
+    stream_token_seconds: int = Field(default=300, ge=10, le=3600)
+    stream_heartbeat_seconds: float = Field(default=15.0, gt=0, le=300)
+    # A stream ends after this long and the client resumes with Last-Event-ID (a Lambda
+    # answering through a function URL must end before its timeout).
+    stream_max_seconds: float = Field(default=3600.0, gt=0)
+    # Where browsers open streams, when another deployment than this API serves them (the
+    # template's StreamFunction URL); empty: this API's own origin.
+    stream_base_url: str = ""
+
     # Abuse limits (fixed windows in Redis; unchecked while Redis is down).
     login_failures_per_account: int = Field(default=10, ge=1)
     login_failures_per_client: int = Field(default=50, ge=1)

@@ -94,8 +94,10 @@ def score_samples(
         values = detector.score(np.stack([window_samples(samples, w, length) for w in batch]))
         scores.update((w.index, float(v)) for w, v in zip(batch, values, strict=True))
         if progress is not None and i + batch_size < len(judged):
-            decided = [chunk(w) for w in windows if w.index in scores or reasons[w.index]]
-            progress(decided, len(decided), len(windows))
+            # The windows before the first one still to score: a timeline that only grows
+            # at its end, so a client resuming after n windows needs exactly chunks[n:].
+            done = judged[i + batch_size].index
+            progress([chunk(w) for w in windows[:done]], done, len(windows))
     chunks = [chunk(w) for w in windows]
     return chunks, ms_since(t0)
 

@@ -1,25 +1,34 @@
-"""Analyses: create (with a presigned S3 POST), read (cached, ETag), list, delete, audio URL."""
+"""Analyses: create (with a presigned S3 POST), read (cached, ETag), follow (server-sent
+events), list, delete, audio URL."""
 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Annotated
 from uuid import UUID
 
-from fastapi import APIRouter, Header, Query, Response, status
+from fastapi import APIRouter, Depends, Header, Query, Response, status
 from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import StreamingResponse
+from fastapi.security import HTTPAuthorizationCredentials
 
-from realtone_api.deps import ApiServices, CurrentUser, ServicesDep
+from realtone_api import streams
+from realtone_api.deps import ApiServices, CurrentUser, ServicesDep, bearer, current_user
 from realtone_api.schemas import (
     AnalysisListResponse,
     AudioUrlOut,
     CreateAnalysisRequest,
     CreateAnalysisResponse,
+    StreamTokenOut,
     UploadOut,
     error_responses,
 )
+from realtone_api.security import InvalidTokenError, decode_token, issue_stream_token
 from realtone_core import lifecycle
+from realtone_core.cache import CachedAnalysis
 from realtone_core.errors import ErrorCode, RealToneError
 from realtone_core.models import Analysis, AnalysisRecord
 from realtone_core.store import decode_cursor, encode_cursor
@@ -37,6 +46,25 @@ def _parse_id(analysis_id: str) -> UUID:
         return UUID(analysis_id)
     except ValueError as exc:
         raise lifecycle.not_found() from exc
+
+
+async def read_status(services: ApiServices, ident: UUID, owner: UUID) -> CachedAnalysis:
+    """The status document, as polling clients and event streams see it: a cache hit is
+    served on the event loop (one quick Redis read); only a miss goes to Postgres, in the
+    thread pool."""
+    document = lifecycle.cached_status(services.cache, ident, owner)
+    if document is None:
+        document = await run_in_threadpool(
+            partial(
+                lifecycle.stored_status,
+                analyses=services.analyses,
+                objects=services.objects,
+                cache=services.cache,
+            ),
+            ident,
+            owner,
+        )
+    return document
 
 
 def _owned(services: ApiServices, analysis_id: str, owner: UUID) -> AnalysisRecord:
@@ -95,21 +123,7 @@ async def get_analysis(
     services: ServicesDep,
     if_none_match: Annotated[str | None, Header()] = None,
 ) -> Response:
-    # The hot path of polling clients: a cache hit is served on the event loop (one quick
-    # Redis read); only a miss goes to Postgres, in the thread pool.
-    ident = _parse_id(analysis_id)
-    document = lifecycle.cached_status(services.cache, ident, user.id)
-    if document is None:
-        document = await run_in_threadpool(
-            partial(
-                lifecycle.stored_status,
-                analyses=services.analyses,
-                objects=services.objects,
-                cache=services.cache,
-            ),
-            ident,
-            user.id,
-        )
+    document = await read_status(services, _parse_id(analysis_id), user.id)
     body = document.body
     etag = '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
     headers = {"ETag": etag, "Cache-Control": "private, no-cache"}
@@ -161,3 +175,75 @@ def audio_url(analysis_id: str, user: CurrentUser, services: ServicesDep) -> Aud
         record, objects=services.objects, expires_in=services.settings.audio_url_seconds
     )
     return AudioUrlOut(url=url, expires_at=expires_at)
+
+
+@router.post("/{analysis_id}/stream-token", response_model=StreamTokenOut)
+def stream_token(analysis_id: str, user: CurrentUser, services: ServicesDep) -> StreamTokenOut:
+    record = _owned(services, analysis_id, user.id)
+    s = services.settings
+    token = issue_stream_token(s, user.id, record.id)
+    url = f"{s.stream_base_url.rstrip('/')}/v1/analyses/{record.id}/events?token={token}"
+    expires_at = datetime.now(UTC) + timedelta(seconds=s.stream_token_seconds)
+    return StreamTokenOut(token=token, url=url, expires_at=expires_at)
+
+
+async def _stream_viewer(
+    ident: UUID,
+    services: ApiServices,
+    credentials: HTTPAuthorizationCredentials | None,
+    token: str | None,
+) -> UUID:
+    """Who may follow the stream: a stream token for this very analysis, or an access token."""
+    if token is None:
+        return (await current_user(services, credentials)).id
+    try:
+        claims = decode_token(services.settings, token, "stream")
+    except InvalidTokenError as exc:
+        raise RealToneError(
+            ErrorCode.INVALID_TOKEN, "Invalid or expired stream token", status_code=401
+        ) from exc
+    if claims.analysis_id != ident:
+        raise lifecycle.not_found()
+    return claims.user_id
+
+
+@router.get(
+    "/{analysis_id}/events",
+    responses={
+        200: {
+            "content": {"text/event-stream": {}},
+            "description": "Server-sent events: `status`, `windows`, `completed`, `failed`",
+        },
+        204: {"description": "Last-Event-ID says the client has already seen the end"},
+    },
+)
+async def analysis_events(
+    analysis_id: str,
+    services: ServicesDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+    token: Annotated[str | None, Query(max_length=2048)] = None,
+    last_event_id: Annotated[str | None, Header(max_length=100)] = None,
+) -> Response:
+    ident = _parse_id(analysis_id)
+    owner = await _stream_viewer(ident, services, credentials, token)
+    first = await read_status(services, ident, owner)  # 404 before any stream starts
+    seen = streams.Cursor.parse(last_event_id)
+    if seen.finished and first.status.terminal:
+        # An EventSource stops reconnecting on 204 and only on 204.
+        return Response(status_code=status.HTTP_204_NO_CONTENT)
+    s = services.settings
+    options = streams.StreamOptions(s.stream_heartbeat_seconds, s.stream_max_seconds)
+
+    async def body() -> AsyncIterator[bytes]:
+        async with streams.broadcaster(s.redis_url).watch(ident) as waiter:
+            async for chunk in streams.event_stream(
+                partial(read_status, services, ident, owner), waiter, seen, options
+            ):
+                yield chunk
+
+    return StreamingResponse(
+        body(),
+        media_type="text/event-stream",
+        # no-transform and X-Accel-Buffering: proxies must pass events on as they come.
+        headers={"Cache-Control": "no-cache, no-transform", "X-Accel-Buffering": "no"},
+    )

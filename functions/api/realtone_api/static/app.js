@@ -408,9 +408,88 @@ async function toggleRecording() {
 
 async function openResult(id, token) {
   $("result-body").hidden = true;
+  $("live-timeline").hidden = true;
+  $("live-timeline").replaceChildren();
   $("result-title").textContent = "Result";
   $("result-status").hidden = false;
+  $("result-status").classList.remove("error");
   $("result-status").textContent = "Loading…";
+  // Live from the event stream; by polling where streams are not available.
+  const analysis = (await followEvents(id, token)) || (await pollResult(id, token));
+  if (token !== viewToken || !analysis) return;
+  $("live-timeline").hidden = true;
+  if (analysis.status === "completed") {
+    $("result-status").hidden = true;
+    renderResult(analysis);
+  } else if (analysis.status === "failed") {
+    $("result-status").textContent = ERRORS[analysis.error?.code] || analysis.error?.message || "The analysis failed.";
+    $("result-status").classList.add("error");
+  } else if (analysis.status === "expired") {
+    $("result-status").textContent = STATUS_WORDS.expired || "expired";
+  }
+}
+
+// Status words, and while a long file is scored its windows so far, on the live timeline.
+function showProgress(analysis) {
+  $("result-title").textContent = analysis.filename;
+  const words = STATUS_WORDS[analysis.status] || analysis.status;
+  if ($("result-status").textContent.split(" ·")[0] !== words) announce(words);
+  const p = analysis.progress;
+  const chunks = analysis.chunks || [];
+  $("result-status").textContent = p
+    ? `${words} · ${p.windows_done} of ${p.windows_total} windows (${fmtSeconds(chunks.at(-1)?.end_time_seconds || 0)} of audio)`
+    : words;
+  const live = $("live-timeline");
+  if (p && chunks.length > live.children.length) {
+    live.append(...chunks.slice(live.children.length).map((c) => windowButton(c, null)));
+    live.hidden = false;
+  }
+}
+
+// Resolves to the terminal document, or to null when the stream cannot be used (no
+// EventSource, refused, or dropped for good): the caller then polls.
+async function followEvents(id, token) {
+  if (!window.EventSource) return null;
+  let stream;
+  try {
+    stream = await postJson(`/v1/analyses/${id}/stream-token`, {});
+  } catch {
+    return null;
+  }
+  if (token !== viewToken) return null;
+  return new Promise((resolve) => {
+    const source = new EventSource(stream.url);
+    let head = null;
+    const chunks = [];
+    const done = (value) => {
+      source.close();
+      resolve(value);
+    };
+    const stale = () => token !== viewToken && (done(null), true);
+    source.addEventListener("status", (e) => {
+      if (stale()) return;
+      head = JSON.parse(e.data);
+      showProgress({ ...head, chunks });
+    });
+    source.addEventListener("windows", (e) => {
+      if (stale()) return;
+      const data = JSON.parse(e.data);
+      chunks.push(...data.chunks);
+      showProgress({ ...head, progress: data.progress, chunks });
+    });
+    for (const name of ["completed", "failed"]) {
+      source.addEventListener(name, (e) => done(JSON.parse(e.data)));
+    }
+    // A dropped connection is retried by the browser itself (with Last-Event-ID); a
+    // refused one (expired token, deleted analysis) closes the source: poll instead.
+    source.onerror = () => {
+      if (stale()) return;
+      if (source.readyState === EventSource.CLOSED) done(null);
+    };
+  });
+}
+
+async function pollResult(id, token) {
   let etag = null;
   let analysis = null;
   while (token === viewToken) {
@@ -424,20 +503,13 @@ async function openResult(id, token) {
     }
     if (response.status === 404) {
       $("result-status").textContent = "This analysis does not exist (or was deleted).";
-      return;
+      return null;
     }
     if (response.ok) {
       analysis = await response.json();
       etag = response.headers.get("ETag");
-      $("result-title").textContent = analysis.filename;
-      const words = STATUS_WORDS[analysis.status] || analysis.status;
-      if ($("result-status").textContent.split(" ·")[0] !== words) announce(words);
-      // A long file's windows arrive as they are scored: say how far it is.
-      const p = analysis.progress;
-      $("result-status").textContent = p
-        ? `${words} · ${p.windows_done} of ${p.windows_total} windows (${fmtSeconds(analysis.chunks.at(-1)?.end_time_seconds || 0)} of audio)`
-        : words;
-      if (TERMINAL.has(analysis.status)) break;
+      showProgress(analysis);
+      if (TERMINAL.has(analysis.status)) return analysis;
     } else if (response.status !== 304) {
       const error = await toError(response);
       $("result-status").textContent = ERRORS[error.code] || error.message;
@@ -447,14 +519,7 @@ async function openResult(id, token) {
     const wait = parseFloat(response.headers.get("Retry-After") || "1");
     await sleep(Math.max(0.25, wait) * 1000);
   }
-  if (token !== viewToken || !analysis) return;
-  if (analysis.status === "completed") {
-    $("result-status").hidden = true;
-    renderResult(analysis);
-  } else if (analysis.status === "failed") {
-    $("result-status").textContent = ERRORS[analysis.error?.code] || analysis.error?.message || "The analysis failed.";
-    $("result-status").classList.add("error");
-  }
+  return null;
 }
 
 // Why a window or a file could not be judged (DESIGN §7: reason), in plain words.
@@ -464,6 +529,30 @@ const REASONS = {
   clipped: "speech too distorted (clipped) to judge",
   too_short: "too little speech to judge",
 };
+
+// One window of a timeline; ``play`` (null on the live timeline) starts the player there.
+function windowButton(c, play) {
+  const b = document.createElement("button");
+  b.type = "button";
+  b.className = "window" + (c.score != null ? "" : " unvoiced");
+  b.dataset.start = c.start_time_seconds;
+  b.dataset.end = c.end_time_seconds;
+  b.style.flexGrow = String(c.end_time_seconds - c.start_time_seconds);
+  if (c.score != null) b.style.background = scoreColour(c.score);
+  const what = c.score != null
+    ? `${Math.round(c.score * 100)} % synthetic`
+    : REASONS[c.reason] || "no speech";
+  const span = `${fmtSeconds(c.start_time_seconds)} to ${fmtSeconds(c.end_time_seconds)}`;
+  b.setAttribute("aria-label", `Window ${c.chunk_id + 1}, ${span}: ${what}.${play ? " Play from here." : ""}`);
+  b.title = `${fmtSeconds(c.start_time_seconds)}–${fmtSeconds(c.end_time_seconds)}: ${what}`;
+  const tick = document.createElement("span");
+  tick.className = "tick";
+  tick.textContent = fmtSeconds(c.start_time_seconds);
+  b.append(tick);
+  if (play) b.addEventListener("click", play);
+  else b.disabled = true;
+  return b;
+}
 
 function renderResult(a) {
   const [label, baseExplain] = VERDICTS[a.summary.verdict];
@@ -480,31 +569,12 @@ function renderResult(a) {
 
   const timeline = $("timeline");
   timeline.replaceChildren();
-  for (const c of a.chunks) {
-    const b = document.createElement("button");
-    b.type = "button";
-    b.className = "window" + (c.score != null ? "" : " unvoiced");
-    b.dataset.start = c.start_time_seconds;
-    b.dataset.end = c.end_time_seconds;
-    b.style.flexGrow = String(c.end_time_seconds - c.start_time_seconds);
-    if (c.score != null) b.style.background = scoreColour(c.score);
-    const what = c.score != null
-      ? `${Math.round(c.score * 100)} % synthetic`
-      : REASONS[c.reason] || "no speech";
-    b.setAttribute("aria-label", `Window ${c.chunk_id + 1}, ${fmtSeconds(c.start_time_seconds)} to ${fmtSeconds(c.end_time_seconds)}: ${what}. Play from here.`);
-    b.title = `${fmtSeconds(c.start_time_seconds)}–${fmtSeconds(c.end_time_seconds)}: ${what}`;
-    const tick = document.createElement("span");
-    tick.className = "tick";
-    tick.textContent = fmtSeconds(c.start_time_seconds);
-    b.append(tick);
-    b.addEventListener("click", () => {
-      const player = $("player");
-      player.currentTime = c.start_time_seconds;
-      highlight(c.start_time_seconds);
-      player.play().catch(() => {});
-    });
-    timeline.append(b);
-  }
+  timeline.append(...a.chunks.map((c) => windowButton(c, () => {
+    const player = $("player");
+    player.currentTime = c.start_time_seconds;
+    highlight(c.start_time_seconds);
+    player.play().catch(() => {});
+  })));
 
   const details = [
     ["File", a.filename],

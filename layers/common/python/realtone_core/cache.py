@@ -28,11 +28,22 @@ def tombstone_key(analysis_id: UUID) -> str:
     return f"realtone:deleted:{analysis_id}"
 
 
+# Every document written is announced on this pub/sub channel (the message is its status):
+# the API's event streams wake up and re-read it, in whichever process they run.
+EVENTS_PATTERN = "realtone:events:*"
+
+
+def events_channel(analysis_id: UUID) -> str:
+    return f"realtone:events:{analysis_id}"
+
+
 # A document is written only while its analysis has no tombstone: a scorer publishing the
 # result of an analysis deleted meanwhile cannot bring it back (checked and set atomically).
+# Announced in the same step, so a stream woken by the message reads this document or a later one.
 _PUT_UNLESS_DELETED = """
 if redis.call('exists', KEYS[2]) == 1 then return 0 end
 redis.call('set', KEYS[1], ARGV[1], 'EX', ARGV[2])
+redis.call('publish', ARGV[3], ARGV[4])
 return 1
 """
 
@@ -101,7 +112,8 @@ class StatusCache:
         ttl = self._ttl_terminal if analysis.status.terminal else self._ttl_active
         keys = [analysis_key(analysis.id), tombstone_key(analysis.id)]
         try:
-            self._put(keys=keys, args=[_encode(entry), ttl])
+            channel = events_channel(analysis.id)
+            self._put(keys=keys, args=[_encode(entry), ttl, channel, analysis.status.value])
         except redis.RedisError as exc:
             log.warning("status cache write failed: %s", exc)
         return entry
