@@ -181,3 +181,18 @@ def test_cli_wrong_password_and_taken_email(cli: Run):
     taken = cli("register", "--email", email, "--password-stdin", stdin="another-password\n")
     assert taken.returncode == 2 and "realtone login" in taken.stderr
     assert "(invalid_credentials)" in taken.stderr
+
+
+def test_cli_analyzes_a_folder_several_files_at_once(cli: Run, tmp_path: Path):
+    _register(cli)
+    folder = tmp_path / "calls"
+    folder.mkdir()
+    for i in range(4):
+        (folder / f"call-{i}.wav").write_bytes(wav_bytes(3.0 + i, seed=40 + i))
+    done = cli("analyze", str(folder), "--jobs", "3")
+    assert done.returncode in (0, 1), done.stderr
+    rows = done.stdout.splitlines()[1:5]
+    assert [Path(r.split()[3]).name for r in rows] == [f"call-{i}.wav" for i in range(4)]
+    assert all(r.split()[0] in ("real", "fake", "likely_fake", "inconclusive") for r in rows)
+    assert "4 of 4 done" in done.stderr
+    assert "4 files:" in done.stdout

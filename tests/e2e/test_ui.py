@@ -176,6 +176,24 @@ def test_the_result_still_arrives_where_event_streams_are_unavailable(page, tmp_
     assert opened == []
 
 
+def test_several_files_at_once_fill_the_history_as_they_complete(page, tmp_path):
+    sign_up(page)
+    names = ["one.wav", "two.wav", "three.wav"]
+    paths = []
+    for i, name in enumerate(names):
+        paths.append(tmp_path / name)
+        paths[-1].write_bytes(wav_bytes(3.0 + i, seed=30 + i))
+    page.locator("#file-input").set_input_files([str(p) for p in paths])
+    page.wait_for_url("**/#/history", timeout=60_000)
+    items = page.locator("#history-list li")
+    for name in names:  # each gets its verdict in the list without a reload
+        item = items.filter(has_text=name)
+        item.locator(".badge.real, .badge.fake, .badge.likely_fake, .badge.inconclusive").wait_for(
+            timeout=60_000
+        )
+    assert items.count() == 3
+
+
 def test_bad_file_shows_the_error_in_plain_words(page, tmp_path):
     sign_up(page)
     upload(page, tmp_path, "bad.wav", JUNK)
@@ -282,7 +300,7 @@ def test_phone_width_and_keyboard(browser, running, tmp_path):
     page.get_by_role("heading", name="Analyze a recording").wait_for()
     width = page.evaluate("document.documentElement.scrollWidth")
     assert width <= 375, f"page is {width}px wide at phone width"
-    for control in ("Choose a file", "Record a voice note"):
+    for control in ("Choose files", "Record a voice note"):
         assert page.get_by_text(control).is_visible()
     context.close()
 

@@ -834,8 +834,41 @@ def test_every_file_is_checked_before_anything_is_sent(logged_in, service, clip,
         f"error: {tmp_path / 'nope.wav'}: no such file (local_file)",
         f"error: {empty}: the file is empty (local_file)",
     ]
-    assert "verdict: real" in captured.out  # the good file was still analysed
+    # The good file was still analysed: one row per file, then the tally.
+    rows = captured.out.splitlines()
+    assert re.match(r"real\s+0\.\d{3}\s+2/3\s+\S*clip\.wav\s+[0-9a-f-]{36}$", rows[2]), rows
+    assert rows[1].startswith("error") and rows[1].endswith("no such file (local_file)")
     assert "3 files: 1 real, 2 error" in captured.out
+
+
+def test_a_folder_is_analysed_file_by_file_several_at_once(logged_in, service, tmp_path, capsys):
+    folder = tmp_path / "calls"
+    (folder / "monday").mkdir(parents=True)
+    (folder / ".trash").mkdir()
+    audio = b"RIFF" + bytes(range(256)) * 100
+    names = ["a.wav", "b.mp3", "monday/c.flac", "monday/d.ogg", "e.m4a"]
+    for name in names:
+        (folder / name).write_bytes(audio)
+    (folder / "notes.txt").write_text("not audio")
+    (folder / ".trash" / "old.wav").write_bytes(audio)
+    assert main.main(["analyze", str(folder), "--jobs", "3"]) == 0
+    captured = capsys.readouterr()
+    rows = captured.out.splitlines()[1:6]
+    assert [r.split()[3].rsplit("calls/", 1)[1] for r in rows] == sorted(names)
+    assert all(r.startswith("real") for r in rows)
+    assert "5 files: 5 real" in captured.out
+    # One progress line per finished file (no terminal), no per-file bars or spinners.
+    progress = [line for line in captured.err.splitlines() if " done (" in line]
+    assert progress[-1] == "5 of 5 done (5 real) · 0 running"
+    assert len(progress) == 5 and "uploading" not in captured.err
+    creates = [r for r in service.log if r.method == "POST" and r.url.path == "/v1/analyses"]
+    assert len(creates) == 5
+
+
+def test_a_folder_without_audio_is_an_error(logged_in, service, tmp_path, capsys):
+    (tmp_path / "notes.txt").write_text("x")
+    assert main.main(["analyze", str(tmp_path)]) == 2
+    assert "no audio files in" in capsys.readouterr().err
 
 
 def test_a_failed_analysis_is_exit_2_with_its_reason(logged_in, service, clip, capsys):

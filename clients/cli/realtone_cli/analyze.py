@@ -1,7 +1,9 @@
 """``realtone analyze``: check each file, upload it straight to storage, wait for its result.
 
-All files are checked locally first, then uploaded one after the other (the service
-scores the first while the next one uploads), then their results are awaited in order.
+All files are checked locally first (a folder stands for the audio files under it). One
+file: an upload bar, then its windows as they are scored, then its report. Several: up to
+``--jobs`` at once, each uploaded and followed to its result, under one progress line;
+then a summary table.
 """
 
 from __future__ import annotations
@@ -9,16 +11,17 @@ from __future__ import annotations
 import contextlib
 import json
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, TextIO
 
 from realtone_cli import render
 from realtone_cli.client import ApiError, Client, NotLoggedIn, StreamUnavailable
-from realtone_cli.upload import check_file, content_type, send_to_storage
+from realtone_cli.upload import CONTENT_TYPES, check_file, content_type, send_to_storage
 
 TERMINAL = frozenset({"completed", "failed", "expired"})
 FAKE_VERDICTS = frozenset({"fake", "likely_fake"})
@@ -88,6 +91,7 @@ class Options:
     # Follow the server's event stream (windows as they are scored); poll where it is not
     # served or breaks off.
     follow: bool = True
+    jobs: int = 4  # files uploaded and followed at once
 
     @property
     def show_progress(self) -> bool:
@@ -262,85 +266,162 @@ def poll_result(
     raise ResultTimeout(current)
 
 
-def run(client: Client, files: list[str], options: Options) -> list[FileResult]:
-    results = [FileResult(name) for name in files]
-    err = options.err
+def expand_inputs(inputs: list[str]) -> list[str]:
+    """The files to analyse: files as given; a folder stands for the audio files under it
+    (any depth, by extension, hidden ones skipped, in name order). Anything else is kept as
+    given, for ``check_file`` to explain."""
+    files: list[str] = []
+    for given in inputs:
+        path = Path(given)
+        if not path.is_dir():
+            files.append(given)
+            continue
+        files += sorted(
+            str(p)
+            for p in path.rglob("*")
+            if p.is_file()
+            and p.suffix.lower() in CONTENT_TYPES
+            and not any(part.startswith(".") for part in p.relative_to(path).parts)
+        )
+    return files
 
-    def report_error(result: FileResult) -> None:
-        assert result.error is not None
+
+class _Session:
+    """Shared by the files of one run: once the session is lost, the rest are not sent."""
+
+    def __init__(self) -> None:
+        self.lost: str | None = None
+
+
+def _analyse(client: Client, result: FileResult, options: Options, session: _Session) -> None:
+    """Upload one file and follow it to its result, recording what became of it."""
+    if session.lost is not None:
+        result.fail("not_logged_in", session.lost)
+        return
+    try:
+        result.analysis = upload_one(client, Path(result.file), options)
+        result.deadline = options.clock() + options.timeout
+        final = wait_for_result(client, result.analysis, result.deadline, options)
+    except NotLoggedIn as exc:
+        session.lost = exc.message
+        result.fail("not_logged_in", exc.message)
+        return
+    except ApiError as exc:
+        if isinstance(exc, ResultTimeout):
+            result.analysis = exc.analysis
+        result.fail(exc.code, exc.detail)
+        return
+    result.analysis = final
+    result.error = _terminal_error(final)
+
+
+def _finished(result: FileResult) -> bool:
+    """The file got a terminal analysis (its report, or its row, says how it ended)."""
+    return result.analysis is not None and result.analysis.get("status") in TERMINAL
+
+
+def _report_error(result: FileResult, err: TextIO) -> None:
+    """An error that kept a file from its result, on stderr (the session's, once, at the end)."""
+    if result.error is None or _finished(result):
+        return
+    if result.error["code"] != "not_logged_in":
         err.write(f"error: {result.file}: {result.error['message']} ({result.error['code']})\n")
         err.flush()
+
+
+def _stopped(results: list[FileResult], err: TextIO) -> None:
+    waiting = [
+        r.analysis["id"]
+        for r in results
+        if r.analysis and r.error is None and r.analysis.get("status") not in TERMINAL
+    ]
+    err.write("\nstopped waiting; the analyses go on: `realtone show ID` for\n")
+    err.writelines(f"  {ident}\n" for ident in waiting)
+
+
+def _run_many(
+    client: Client, pending: list[FileResult], results: list[FileResult], options: Options
+) -> _Session:
+    """Up to ``options.jobs`` files at once, under one progress line."""
+    session = _Session()
+    quiet = replace(options, quiet=True)  # the files' own bars and spinners would interleave
+    progress = (
+        render.BatchProgress(len(pending), stream=options.err) if options.show_progress else None
+    )
+    lock = threading.Lock()
+    queue = list(pending)
+    finished: list[str] = []
+
+    def work() -> None:
+        while True:
+            with lock:
+                if not queue:
+                    return
+                result = queue.pop(0)
+            _analyse(client, result, quiet, session)
+            with lock:
+                finished.append(result.outcome)
+                _report_error(result, options.err)
+                if progress:
+                    progress.update(finished, running=len(pending) - len(finished) - len(queue))
+
+    # Daemon threads: Ctrl-C stops waiting at once (the analyses go on on the server).
+    workers = [threading.Thread(target=work, daemon=True) for _ in range(options.jobs)]
+    for worker in workers:
+        worker.start()
+    try:
+        for worker in workers:
+            while worker.is_alive():
+                worker.join(0.2)
+    except KeyboardInterrupt:
+        _stopped(results, options.err)
+        raise
+    finally:
+        if progress:
+            progress.finish()
+    return session
+
+
+def run(client: Client, inputs: list[str], options: Options) -> list[FileResult]:
+    results = [FileResult(name) for name in expand_inputs(inputs)]
+    err = options.err
+    if not results:
+        err.write(f"error: no audio files in {', '.join(inputs)}\n")
+        return [FileResult(inputs[0], error={"code": "local_file", "message": "no audio files"})]
 
     # 1. Every file is checked before anything is sent.
     for result in results:
         problem = check_file(Path(result.file))
         if problem:
             result.fail("local_file", problem)
-            report_error(result)
+            _report_error(result, err)
+    pending = [r for r in results if r.error is None]
 
-    # 2. Uploads, one after the other.
-    session_lost: str | None = None
-    for result in results:
-        if result.error is not None:
-            continue
-        if session_lost is not None:
-            result.fail("not_logged_in", session_lost)
-            continue
+    # 2. Each file uploaded and followed to its result.
+    if len(results) == 1 and pending:
+        session = _Session()
         try:
-            result.analysis = upload_one(client, Path(result.file), options)
-            result.deadline = options.clock() + options.timeout
-        except NotLoggedIn as exc:
-            session_lost = exc.message
-            result.fail("not_logged_in", exc.message)
-        except ApiError as exc:
-            result.fail(exc.code, exc.detail)
-            report_error(result)
-
-    # 3. Results, in order.
-    printed = 0
-    for result in results:
-        if result.error is not None or result.analysis is None:
-            continue
-        if session_lost is not None:
-            result.fail("not_logged_in", session_lost)
-            continue
-        try:
-            final = wait_for_result(client, result.analysis, result.deadline, options)
+            _analyse(client, pending[0], options, session)
         except KeyboardInterrupt:
-            waiting = [
-                r.analysis["id"]
-                for r in results
-                if r.analysis and r.error is None and r.analysis.get("status") not in TERMINAL
-            ]
-            err.write("\nstopped waiting; the analyses go on: `realtone show ID` for\n")
-            err.writelines(f"  {ident}\n" for ident in waiting)
+            _stopped(results, err)
             raise
-        except NotLoggedIn as exc:
-            session_lost = exc.message
-            result.fail("not_logged_in", exc.message)
-            continue
-        except ApiError as exc:
-            if isinstance(exc, ResultTimeout):
-                result.analysis = exc.analysis
-            result.fail(exc.code, exc.detail)
-            report_error(result)
-            continue
-        result.analysis = final
-        result.error = _terminal_error(final)
-        if not options.json:
-            separator = "\n" if printed else ""
-            options.out.write(separator + render.analysis_report(final, options.color) + "\n")
-            options.out.flush()
-            printed += 1
+        _report_error(pending[0], err)
+    else:
+        session = _run_many(client, pending, results, options)
 
-    if session_lost is not None:
-        err.write(f"error: {session_lost}\n")
+    # 3. What became of them.
+    if session.lost is not None:
+        err.write(f"error: {session.lost}\n")
     if options.json:
         json.dump([r.as_json() for r in results], options.out, indent=2)
         options.out.write("\n")
-    elif len(results) > 1:
-        options.out.write(
-            ("\n" if printed else "") + render.tally([r.outcome for r in results]) + "\n"
-        )
+    elif len(results) == 1:
+        if _finished(results[0]):
+            assert results[0].analysis is not None
+            options.out.write(render.analysis_report(results[0].analysis, options.color) + "\n")
+    else:
+        rows = [(r.file, r.analysis, r.error) for r in results]
+        options.out.write(render.batch_table(rows, options.color) + "\n\n")
+        options.out.write(render.tally([r.outcome for r in results]) + "\n")
     options.out.flush()
     return results

@@ -57,6 +57,7 @@ ANALYZE_EPILOG = """\
 examples:
   realtone analyze voicemail.m4a
   realtone analyze *.wav --timeout 120
+  realtone analyze recordings/ --jobs 8          # every audio file under the folder
   realtone analyze --json call.wav > result.json
   realtone analyze --quiet clip.ogg && echo "nothing fake"
 
@@ -243,6 +244,7 @@ def cmd_analyze(args: argparse.Namespace) -> int:
         json=args.json,
         quiet=args.quiet,
         color=not args.json and render.use_color(sys.stdout),
+        jobs=args.jobs,
     )
     with make_client(args) as client:
         results = analyze.run(client, args.files, options)
@@ -323,14 +325,22 @@ def run_tool(command: str, argv: list[str]) -> int:
 # -- parser ------------------------------------------------------------------------------------
 
 
-def _limit(text: str) -> int:
+def _whole(text: str, most: int) -> int:
     try:
         value = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
-    if not 1 <= value <= 100:
-        raise argparse.ArgumentTypeError("must be from 1 to 100")
+    if not 1 <= value <= most:
+        raise argparse.ArgumentTypeError(f"must be from 1 to {most}")
     return value
+
+
+def _limit(text: str) -> int:
+    return _whole(text, 100)
+
+
+def _jobs(text: str) -> int:
+    return _whole(text, 16)
 
 
 def _seconds(text: str) -> float:
@@ -431,7 +441,20 @@ def build_parser() -> argparse.ArgumentParser:
         ANALYZE_EPILOG,
         cmd_analyze,
     )
-    p.add_argument("files", nargs="+", metavar="FILE", help="audio files to analyse")
+    p.add_argument(
+        "files",
+        nargs="+",
+        metavar="FILE",
+        help="audio files to analyse; a folder stands for the audio files under it",
+    )
+    p.add_argument(
+        "-j",
+        "--jobs",
+        type=_jobs,
+        default=4,
+        metavar="N",
+        help="files uploaded and followed at once when there are several (1-16, default 4)",
+    )
     p.add_argument(
         "--json",
         action="store_true",

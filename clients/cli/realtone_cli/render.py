@@ -328,6 +328,53 @@ def history_table(items: list[dict[str, Any]], color: bool = False) -> str:
     return "\n".join(lines)
 
 
+def batch_table(
+    rows: list[tuple[str, dict[str, Any] | None, dict[str, str] | None]], color: bool = False
+) -> str:
+    """One line per file of a batch: verdict, score, windows judged, file, and the analysis
+    id (``realtone show ID`` for its windows) or what went wrong."""
+    lines = [f"{'verdict':<12} {'score':>5} {'windows':>8}  {'file':<32} analysis / error"]
+    for file, a, error in rows:
+        summary = (a or {}).get("summary") or {}
+        verdict = str(summary.get("verdict") or "error")
+        score = "" if summary.get("score") is None else f"{summary['score']:.3f}"
+        chunks = (a or {}).get("chunks") or []
+        judged = sum(c.get("score") is not None for c in chunks)
+        windows = f"{judged}/{len(chunks)}" if chunks else ""
+        name = file if len(file) <= 32 else "~" + file[-31:]
+        shown = _verdict(verdict, color) + " " * max(0, 12 - len(verdict))
+        tail = f"{error['message']} ({error['code']})" if error else str((a or {}).get("id", ""))
+        lines.append(f"{shown} {score:>5} {windows:>8}  {name:<32} {tail}")
+    return "\n".join(lines)
+
+
+class BatchProgress:
+    """One line for many files: ``3 of 10 done (2 real, 1 fake) · 4 running``; redrawn on a
+    terminal, a line per finished file otherwise."""
+
+    def __init__(self, total: int, stream: TextIO | None = None) -> None:
+        self.total = total
+        self.stream = stream or _stderr()
+        self.tty = self.stream.isatty()
+
+    def update(self, outcomes: list[str], running: int) -> None:
+        counts: dict[str, int] = {}
+        for outcome in outcomes:
+            counts[outcome] = counts.get(outcome, 0) + 1
+        detail = ", ".join(f"{n} {k}" for k, n in sorted(counts.items()))
+        text = f"{len(outcomes)} of {self.total} done ({detail}) · {running} running"
+        if self.tty:
+            self.stream.write("\r" + text + "\033[K")
+        else:
+            self.stream.write(text + "\n")
+        self.stream.flush()
+
+    def finish(self) -> None:
+        if self.tty:
+            self.stream.write("\n")
+            self.stream.flush()
+
+
 def tally(outcomes: list[str]) -> str:
     """``3 files: 1 real, 1 likely_fake, 1 error``."""
     counts: dict[str, int] = {}

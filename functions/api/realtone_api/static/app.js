@@ -226,7 +226,7 @@ async function route() {
   }
   const match = hash.match(/^#\/analyses\/([0-9a-f-]+)$/);
   if (hash === "#/login") { setAuthMode(false); show("login"); }
-  else if (hash === "#/history") { show("history"); loadHistory(true); }
+  else if (hash === "#/history") { show("history"); watchHistory(viewToken); }
   else if (match) { show("result"); openResult(match[1], viewToken); }
   else { show("analyze"); resetUpload(); describeModel(); }
 }
@@ -352,6 +352,58 @@ async function analyzeFile(file) {
     $("upload-state").textContent = "";
     showError("analyze-error", error);
   }
+}
+
+// Several files: up to three upload at once under one progress bar; then the history,
+// where each one's verdict appears as it completes.
+async function analyzeFiles(files) {
+  resetUpload();
+  const empty = files.filter((f) => !f.size).map((f) => f.name);
+  files = files.filter((f) => f.size);
+  const total = files.reduce((sum, f) => sum + f.size, 0);
+  const sent = new Map();
+  const failed = empty.map((name) => `${name}: that file is empty`);
+  let done = 0;
+  const show = () => {
+    const bytes = [...sent.values()].reduce((a, b) => a + b, 0);
+    $("upload-progress").value = total ? Math.round((bytes / total) * 100) : 100;
+    $("upload-state").textContent = `Uploading… ${done} of ${files.length} files sent`;
+  };
+  $("upload-box").hidden = false;
+  $("upload-name").textContent = `${files.length} files`;
+  $("upload-size").textContent = fmtBytes(total);
+  announce(`Uploading ${files.length} files`);
+  show();
+  const queue = [...files];
+  const worker = async () => {
+    for (let file = queue.shift(); file; file = queue.shift()) {
+      try {
+        const created = await postJson("/v1/analyses", {
+          filename: file.name,
+          content_type: file.type || "application/octet-stream",
+          size_bytes: file.size,
+        });
+        await uploadToS3(created.upload, file, (fraction) => {
+          sent.set(file, fraction * file.size);
+          show();
+        });
+        sent.set(file, file.size);
+      } catch (error) {
+        sent.set(file, file.size);
+        failed.push(`${file.name}: ${ERRORS[error.code] || error.message}`);
+      }
+      done += 1;
+      show();
+    }
+  };
+  await Promise.all([worker(), worker(), worker()]);
+  if (failed.length) {
+    showError("analyze-error", { message: `Not analysed — ${failed.join("; ")}` });
+    if (failed.length === files.length + empty.length) return;
+    flash(`${files.length + empty.length - failed.length} files sent; see the history for their results.`);
+  }
+  announce("Uploads complete");
+  if (!failed.length) location.hash = "#/history";
 }
 
 // ---------------------------------------------------------------- recording
@@ -621,14 +673,12 @@ function highlight(time) {
 // ---------------------------------------------------------------- history
 
 let historyCursor = null;
+let historyPaged = false; // a later page was opened: stop refreshing the first
 
 async function loadHistory(fresh) {
-  if (fresh) {
-    $("history-list").replaceChildren();
-    historyCursor = null;
-  }
+  historyPaged = !fresh;
   const query = new URLSearchParams({ limit: "20" });
-  if (historyCursor) query.set("cursor", historyCursor);
+  if (!fresh && historyCursor) query.set("cursor", historyCursor);
   let page;
   try {
     page = await api(`/v1/analyses?${query}`);
@@ -636,14 +686,29 @@ async function loadHistory(fresh) {
     flash(ERRORS[error.code] || error.message);
     return;
   }
+  if (fresh) $("history-list").replaceChildren();
   historyCursor = page.next_cursor;
   $("history-more").hidden = !historyCursor;
   for (const a of page.items) $("history-list").append(historyItem(a));
   $("history-empty").hidden = $("history-list").children.length > 0;
 }
 
+// The first page, again every 2 s while something on it is still being analysed (and no
+// further page was opened): results appear as they complete.
+async function watchHistory(token) {
+  await loadHistory(true);
+  while (token === viewToken && !historyPaged) {
+    const items = [...$("history-list").children];
+    if (!items.some((li) => !TERMINAL.has(li.dataset.status))) return;
+    await sleep(2000);
+    if (token !== viewToken || historyPaged) return;
+    await loadHistory(true);
+  }
+}
+
 function historyItem(a) {
   const li = document.createElement("li");
+  li.dataset.status = a.status;
   const left = document.createElement("div");
   const link = document.createElement("a");
   link.href = `#/analyses/${a.id}`;
@@ -691,8 +756,13 @@ function wire() {
     renderNav();
     if (!session) location.hash = "#/login";
   });
+  const analyzeChosen = (list) => {
+    const files = [...list];
+    if (files.length > 1) analyzeFiles(files);
+    else if (files.length) analyzeFile(files[0]);
+  };
   $("file-input").addEventListener("change", (e) => {
-    analyzeFile(e.target.files[0]);
+    analyzeChosen(e.target.files);
     e.target.value = "";
   });
   const zone = $("dropzone");
@@ -701,7 +771,7 @@ function wire() {
   zone.addEventListener("drop", (e) => {
     e.preventDefault();
     zone.classList.remove("over");
-    if (e.dataTransfer.files.length) analyzeFile(e.dataTransfer.files[0]);
+    analyzeChosen(e.dataTransfer.files);
   });
   $("record").addEventListener("click", toggleRecording);
   $("history-more").addEventListener("click", () => loadHistory(false));
