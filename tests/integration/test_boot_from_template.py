@@ -169,6 +169,8 @@ def test_api_boots_in_prod_through_mangum(stack, deployment, tmp_path):
     assert f"/{REGION}/s3/aws4_request" in upload["fields"]["x-amz-credential"]
     csp = created["headers"]["content-security-policy"]
     assert f".s3.{REGION}.amazonaws.com" in csp and "us-east-1" not in csp
+    # The page may open event streams on StreamFunction's URL.
+    assert f"https://abc123.lambda-url.{REGION}.on.aws" in csp
     # The policy it signed works: the upload lands.
     assert upload_via_post(upload, wav_bytes(2.0), "audio/wav").status_code == 204
 

@@ -83,3 +83,23 @@ def test_streams_keep_reading_while_redis_is_unreachable():
 
     live, woke, waited = asyncio.run(main())
     assert not live and woke and waited < 1.5
+
+
+def test_where_streams_are_served_elsewhere_the_api_redirects_there(
+    client, new_user, services, monkeypatch
+):
+    headers = new_user()
+    ident = client.post(
+        "/v1/analyses",
+        headers=headers,
+        json={"filename": "a.wav", "content_type": "audio/wav", "size_bytes": 100},
+    ).json()["analysis"]["id"]
+    base = "https://abc123.lambda-url.eu-central-1.on.aws/"
+    monkeypatch.setattr(services.settings, "stream_base_url", base)
+    issued = client.post(f"/v1/analyses/{ident}/stream-token", headers=headers).json()
+    assert issued["url"].startswith(f"{base}v1/analyses/{ident}/events?token=")
+    answer = client.get(
+        f"/v1/analyses/{ident}/events", params={"token": "t"}, follow_redirects=False
+    )
+    assert answer.status_code == 307
+    assert answer.headers["location"] == f"{base}v1/analyses/{ident}/events?token=t"

@@ -10,9 +10,9 @@ from functools import partial
 from typing import Annotated
 from uuid import UUID
 
-from fastapi import APIRouter, Depends, Header, Query, Response, status
+from fastapi import APIRouter, Depends, Header, Query, Request, Response, status
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import StreamingResponse
+from fastapi.responses import RedirectResponse, StreamingResponse
 from fastapi.security import HTTPAuthorizationCredentials
 
 from realtone_api import streams
@@ -215,15 +215,24 @@ async def _stream_viewer(
             "description": "Server-sent events: `status`, `windows`, `completed`, `failed`",
         },
         204: {"description": "Last-Event-ID says the client has already seen the end"},
+        307: {"description": "Streams are served by another deployment (StreamFunction)"},
     },
 )
 async def analysis_events(
     analysis_id: str,
+    request: Request,
     services: ServicesDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
     token: Annotated[str | None, Query(max_length=2048)] = None,
     last_event_id: Annotated[str | None, Header(max_length=100)] = None,
 ) -> Response:
+    s = services.settings
+    if s.stream_base_url:
+        # Streams are served by another deployment (on AWS: StreamFunction, since API
+        # Gateway buffers this function's responses): send the client there.
+        target = f"{s.stream_base_url.rstrip('/')}{request.url.path}"
+        query = f"?{request.url.query}" if request.url.query else ""
+        return RedirectResponse(target + query, status_code=status.HTTP_307_TEMPORARY_REDIRECT)
     ident = _parse_id(analysis_id)
     owner = await _stream_viewer(ident, services, credentials, token)
     first = await read_status(services, ident, owner)  # 404 before any stream starts
@@ -231,7 +240,6 @@ async def analysis_events(
     if seen.finished and first.status.terminal:
         # An EventSource stops reconnecting on 204 and only on 204.
         return Response(status_code=status.HTTP_204_NO_CONTENT)
-    s = services.settings
     options = streams.StreamOptions(s.stream_heartbeat_seconds, s.stream_max_seconds)
 
     async def body() -> AsyncIterator[bytes]:
