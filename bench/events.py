@@ -31,6 +31,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import aiohttp
+import psycopg
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT / "layers" / "common" / "python")]
@@ -167,6 +168,15 @@ async def main(args: argparse.Namespace) -> int:
             async with http.post(f"{api}/v1/analyses", headers=headers, json=body) as r:
                 idents.append((await r.json())["analysis"]["id"])
         writes_each = int(args.rate * args.seconds / len(idents))
+        # As the scorer does before it publishes windows: the analyses are processing, in
+        # Postgres and in the cache (nothing is uploaded; no scorer touches them).
+        with psycopg.connect(env["REALTONE_DATABASE_URL"], autocommit=True) as db:
+            db.execute(
+                "UPDATE analyses SET status = 'processing' WHERE id = ANY(%s)",
+                ([uuid.UUID(i) for i in idents],),
+            )
+        for ident in idents:
+            cache.put(owner, document(ident, 0, writes_each))
         written: dict[tuple[str, int], float] = {}
         streamed, polled = Seen(), Seen()
         opened = [asyncio.Event() for _ in range(args.streams)]
