@@ -102,9 +102,11 @@ def test_upload_timeline_playback_history_delete(page, tmp_path):
     page.screenshot(path=str(SCREENSHOT), full_page=True)
 
     # Clicking a window plays the audio from its start and highlights it.
-    page.wait_for_function("document.getElementById('player').readyState >= 1", timeout=20_000)
+    page.wait_for_function(
+        "() => document.getElementById('player').readyState >= 1", timeout=20_000
+    )
     windows.nth(1).click()
-    page.wait_for_function("document.getElementById('player').currentTime >= 4.0")
+    page.wait_for_function("() => document.getElementById('player').currentTime >= 4.0")
     assert "playing" in (windows.nth(1).get_attribute("class") or "")
     assert "playing" not in (windows.nth(0).get_attribute("class") or "")
 
