@@ -27,6 +27,6 @@ ALTER TABLE idempotency_records ADD COLUMN owner_id uuid;
 CREATE INDEX idempotency_records_owner ON idempotency_records (owner_id)
     WHERE owner_id IS NOT NULL;
 
--- Every table that refers to users or analyses (refresh_tokens, analyses, analysis_chunks,
--- and later ones) deletes its rows with them: ON DELETE CASCADE, which
--- tests/integration/test_account.py checks for every foreign key.
+-- Deleting an account deletes its user row; every table that refers to users (refresh_tokens,
+-- analyses, and later ones) goes with it by ON DELETE CASCADE, and no foreign key may hold a
+-- row back (tests/integration/test_account.py checks every foreign key of the schema).
