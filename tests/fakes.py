@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from typing import BinaryIO
 from uuid import UUID, uuid4
@@ -15,12 +16,14 @@ from realtone_core.limits import Limit
 from realtone_core.models import (
     Analysis,
     AnalysisRecord,
+    AudioDeletedReason,
     Chunk,
     ModelCard,
     Progress,
     ScoringResult,
     Status,
     Summary,
+    User,
 )
 from realtone_core.s3 import ObjectInfo, PresignedPost, upload_key
 from realtone_scorer.uploads import Delivery, Outcome, S3Object, Scorer
@@ -38,12 +41,15 @@ class InMemoryAnalyses:
         self.idempotency: dict[tuple[UUID, str], UUID] = {}
         self.late_checked: set[UUID] = set()
         self.complete_calls = 0
+        # Each owner's retention in days (0: zero-retention), as InMemoryAccounts keeps it.
+        self.retention: dict[UUID, int] = {}
 
     def add(
         self,
         filename: str = "clip.wav",
         status: Status = Status.AWAITING_UPLOAD,
         owner: UUID | None = None,
+        zero_retention: bool = False,
     ) -> AnalysisRecord:
         owner, ident = owner or uuid4(), uuid4()
         record, _ = self.create(
@@ -55,6 +61,7 @@ class InMemoryAnalyses:
             object_key=upload_key(owner, ident, filename),
             upload_expires_at=datetime.now(UTC) + timedelta(minutes=15),
             idempotency_key=None,
+            zero_retention=zero_retention,
         )
         return self._set(ident, status=status) if status != record.status else record
 
@@ -70,6 +77,7 @@ class InMemoryAnalyses:
         upload_expires_at: datetime,
         idempotency_key: str | None,
         max_in_flight: int | None = None,
+        zero_retention: bool = False,
     ) -> tuple[AnalysisRecord, bool]:
         if idempotency_key and (owner_id, idempotency_key) in self.idempotency:
             return self.rows[self.idempotency[(owner_id, idempotency_key)]], False
@@ -90,6 +98,7 @@ class InMemoryAnalyses:
             upload_expires_at=upload_expires_at,
             created_at=now,
             updated_at=now,
+            zero_retention=zero_retention,
         )
         self.rows[analysis_id] = record
         if idempotency_key:
@@ -125,6 +134,40 @@ class InMemoryAnalyses:
         stamp = r.audio_replaced_at or datetime.now(UTC)
         self.rows[analysis_id] = r.model_copy(update={"audio_replaced_at": stamp})
         return self.rows[analysis_id]
+
+    def mark_audio_deleted(
+        self, analysis_id: UUID, reason: str, retention_days: int | None = None
+    ) -> AnalysisRecord | None:
+        r = self.rows.get(analysis_id)
+        if r is None:
+            return None
+        if r.audio_deleted_at is None:
+            self.rows[analysis_id] = r.model_copy(
+                update={
+                    "audio_deleted_at": datetime.now(UTC),
+                    "audio_deleted_reason": reason,
+                    "audio_retention_days": retention_days,
+                }
+            )
+        return self.rows[analysis_id]
+
+    def audio_past_retention(
+        self, limit: int = 500
+    ) -> list[tuple[AnalysisRecord, AudioDeletedReason, int | None]]:
+        now = datetime.now(UTC)
+        due: list[tuple[AnalysisRecord, AudioDeletedReason, int | None]] = []
+        for r in self.rows.values():
+            if r.audio_deleted_at is not None or r.status not in (
+                Status.COMPLETED,
+                Status.FAILED,
+            ):
+                continue
+            days = self.retention.get(r.owner_id, 30)
+            if r.zero_retention or days == 0:
+                due.append((r, "zero_retention", None))
+            elif r.created_at < now - timedelta(days=days):
+                due.append((r, "retention_period", days))
+        return due[:limit]
 
     def expired_unchecked(self, grace_seconds: int, limit: int = 100) -> list[AnalysisRecord]:
         before = datetime.now(UTC) - timedelta(seconds=grace_seconds)
@@ -249,10 +292,59 @@ class InMemoryAnalyses:
         )
 
 
+class InMemoryAccounts:
+    """The users store's account side (``UserStore``) in memory, over an InMemoryAnalyses."""
+
+    def __init__(self, analyses: InMemoryAnalyses) -> None:
+        self.analyses = analyses
+        self.users: dict[UUID, User] = {}
+
+    def add(self, retention_days: int = 30, user_id: UUID | None = None) -> User:
+        user = User(
+            id=user_id or uuid4(),
+            email=f"{uuid4().hex[:8]}@example.com",
+            password_hash="x",
+            created_at=datetime.now(UTC),
+            retention_days=retention_days,
+        )
+        self.users[user.id] = user
+        self.analyses.retention[user.id] = retention_days
+        return user
+
+    def by_id(self, user_id: UUID) -> User | None:
+        return self.users.get(user_id)
+
+    def retention_days(self, user_id: UUID) -> int | None:
+        user = self.users.get(user_id)
+        return user.retention_days if user else None
+
+    def set_retention_days(self, user_id: UUID, days: int) -> User | None:
+        user = self.users.get(user_id)
+        if user is None:
+            return None
+        self.users[user_id] = user = user.model_copy(update={"retention_days": days})
+        self.analyses.retention[user_id] = days
+        if days == 0:
+            for ident, r in list(self.analyses.rows.items()):
+                if r.owner_id == user_id and r.audio_deleted_at is None:
+                    self.analyses.rows[ident] = r.model_copy(update={"zero_retention": True})
+        return user
+
+    def delete_account(self, user_id: UUID) -> list[UUID] | None:
+        if self.users.pop(user_id, None) is None:
+            return None
+        mine = [r.id for r in self.analyses.rows.values() if r.owner_id == user_id]
+        for ident in mine:
+            self.analyses.delete(ident, user_id)
+        return mine
+
+
 class InMemoryObjects:
     def __init__(self) -> None:
         self.objects: dict[str, bytes] = {}
         self.abandoned: set[str] = set()
+        # The tag each key's upload policy asked for (presigned_post's ``tag``).
+        self.policy_tags: dict[str, tuple[str, str] | None] = {}
 
     def mark_abandoned(self, key: str) -> None:
         self.abandoned.add(key)
@@ -272,6 +364,12 @@ class InMemoryObjects:
     def delete(self, key: str) -> None:
         self.objects.pop(key, None)
 
+    def delete_prefix(self, prefix: str) -> int:
+        keys = [k for k in self.objects if k.startswith(prefix)]
+        for key in keys:
+            del self.objects[key]
+        return len(keys)
+
     def presigned_get(
         self, key: str, expires_in: int, content_type: str, filename: str
     ) -> tuple[str, datetime]:
@@ -281,9 +379,15 @@ class InMemoryObjects:
         )
 
     def presigned_post(
-        self, key: str, content_type: str, max_bytes: int, expires_in: int
+        self,
+        key: str,
+        content_type: str,
+        max_bytes: int,
+        expires_in: int,
+        tag: tuple[str, str] | None = None,
     ) -> PresignedPost:
         expires_at = datetime.now(UTC) + timedelta(seconds=expires_in)
+        self.policy_tags[key] = tag
         fields = {"key": key, "Content-Type": content_type}
         return PresignedPost("https://storage.example/bucket", fields, expires_at, max_bytes)
 
@@ -305,8 +409,12 @@ class InMemoryCache:
         return entry
 
     def delete(self, analysis_id: UUID) -> None:
-        self.tombstones.add(analysis_id)
-        self.entries.pop(analysis_id, None)
+        self.delete_many([analysis_id])
+
+    def delete_many(self, analysis_ids: Iterable[UUID]) -> None:
+        for analysis_id in analysis_ids:
+            self.tombstones.add(analysis_id)
+            self.entries.pop(analysis_id, None)
 
 
 class InMemoryLimiter:

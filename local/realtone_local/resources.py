@@ -1,7 +1,9 @@
 """The S3/SQS part of ``template.yaml``, deployed to LocalStack's CloudFormation.
 
 The local bucket, queue, DLQ, queue policy and notification are the template's own
-resources, so a change to the template changes the local stack too.
+resources, so a change to the template changes the local stack too. LocalStack's
+CloudFormation leaves out the bucket's ``LifecycleConfiguration``; the same rules are put
+on the bucket through the S3 API afterwards (``lifecycle_rules``).
 """
 
 from __future__ import annotations
@@ -102,9 +104,31 @@ def local_template(template: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def deploy(cfn: Any, template_path: Path, parameters: dict[str, str]) -> dict[str, str]:
-    """Create (or replace) the local stack; returns its outputs by key."""
-    body = json.dumps(local_template(load_template(template_path)))
+def lifecycle_rules(bucket: dict[str, Any]) -> list[dict[str, Any]]:
+    """A bucket resource's lifecycle rules in the S3 API's shape
+    (``PutBucketLifecycleConfiguration``) rather than CloudFormation's."""
+    rules = []
+    for rule in bucket["Properties"].get("LifecycleConfiguration", {}).get("Rules", []):
+        prefix = rule.get("Prefix", "")
+        tags = [{"Key": t["Key"], "Value": t["Value"]} for t in rule.get("TagFilters", [])]
+        condition: dict[str, Any] = {"Prefix": prefix}
+        if tags:
+            condition = {"And": {"Prefix": prefix, "Tags": tags}}
+        api_rule: dict[str, Any] = {"ID": rule["Id"], "Status": rule["Status"], "Filter": condition}
+        if "ExpirationInDays" in rule:
+            api_rule["Expiration"] = {"Days": int(rule["ExpirationInDays"])}
+        if "AbortIncompleteMultipartUpload" in rule:
+            days = rule["AbortIncompleteMultipartUpload"]["DaysAfterInitiation"]
+            api_rule["AbortIncompleteMultipartUpload"] = {"DaysAfterInitiation": int(days)}
+        rules.append(api_rule)
+    return rules
+
+
+def deploy(cfn: Any, s3: Any, template_path: Path, parameters: dict[str, str]) -> dict[str, str]:
+    """Create (or replace) the local stack, with its buckets' lifecycle rules; returns its
+    outputs by key."""
+    template = local_template(load_template(template_path))
+    body = json.dumps(template)
     params = [{"ParameterKey": k, "ParameterValue": v} for k, v in parameters.items()]
     existing = {
         s["StackName"]
@@ -120,4 +144,11 @@ def deploy(cfn: Any, template_path: Path, parameters: dict[str, str]) -> dict[st
         StackName=STACK_NAME, WaiterConfig={"Delay": 1, "MaxAttempts": 120}
     )
     stack = cfn.describe_stacks(StackName=STACK_NAME)["Stacks"][0]
-    return {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
+    outputs = {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
+    for name, resource in template["Resources"].items():
+        rules = lifecycle_rules(resource) if resource["Type"] == "AWS::S3::Bucket" else []
+        if rules:
+            s3.put_bucket_lifecycle_configuration(
+                Bucket=outputs[f"{name}Name"], LifecycleConfiguration={"Rules": rules}
+            )
+    return outputs

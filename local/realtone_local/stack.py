@@ -15,6 +15,7 @@ from urllib.parse import urlsplit, urlunsplit
 import boto3
 
 from realtone_core.migrate import migrate
+from realtone_core.s3 import s3_client
 from realtone_local import postgres, redis_server
 from realtone_local.localstack import LocalStackProcess
 from realtone_local.procs import Child, port_open, wait_until
@@ -107,7 +108,10 @@ class DevStack:
         os.environ.update(aws_env)
         cfn = boto3.client("cloudformation", region_name=REGION, endpoint_url=endpoint)
         self.outputs = deploy(
-            cfn, ROOT / "template.yaml", {"AllowedOrigins": origins, "MaxReceiveCount": "3"}
+            cfn,
+            s3_client(REGION, endpoint),
+            ROOT / "template.yaml",
+            {"AllowedOrigins": origins, "MaxReceiveCount": "3"},
         )
         self._say(f"deployed bucket {self.outputs['AudioBucketName']} and queue from template.yaml")
         applied = migrate(database_url)

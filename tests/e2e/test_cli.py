@@ -196,3 +196,33 @@ def test_cli_analyzes_a_folder_several_files_at_once(cli: Run, tmp_path: Path):
     assert all(r.split()[0] in ("real", "fake", "likely_fake", "inconclusive") for r in rows)
     assert "4 of 4 done" in done.stderr
     assert "4 files:" in done.stdout
+
+
+def test_cli_account_zero_retention_and_delete(cli: Run, config_file: Path, tmp_path: Path):
+    email = _register(cli)
+    shown = cli("account")
+    assert shown.returncode == 0 and email in shown.stdout and "kept 30 days" in shown.stdout
+    bad = cli("account", "--retention", "0")
+    assert bad.returncode == 2 and "--retention" in bad.stderr
+    changed = cli("account", "--retention", "zero", "--json")
+    assert changed.returncode == 0, changed.stderr
+    assert json.loads(changed.stdout)["retention_days"] == "zero"
+
+    clip = tmp_path / "private.wav"
+    clip.write_bytes(wav_bytes(5.0, seed=uuid.uuid4().int % 2**32))
+    done = cli("analyze", "--json", str(clip))
+    assert done.returncode in (0, 1), done.stderr
+    analysis = json.loads(done.stdout)[0]["analysis"]
+    assert analysis["status"] == "completed"
+    assert analysis["audio_deleted"]["reason"] == "zero_retention"
+    report = cli("show", analysis["id"])
+    assert "audio not kept: zero-retention" in report.stdout and "verdict:" in report.stdout
+
+    # No terminal to ask: --yes is needed, and nothing is deleted without it.
+    unconfirmed = cli("account", "--delete", stdin="")
+    assert unconfirmed.returncode == 2 and "--yes" in unconfirmed.stderr
+    deleted = cli("account", "--delete", "--yes")
+    assert deleted.returncode == 0, deleted.stderr
+    assert f"deleted the account {email}" in deleted.stdout and not config_file.exists()
+    again = cli("login", "--email", email, "--password-stdin", stdin=f"{PASSWORD}\n")
+    assert again.returncode == 2 and "invalid_credentials" in again.stderr

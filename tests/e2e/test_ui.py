@@ -102,9 +102,11 @@ def test_upload_timeline_playback_history_delete(page, tmp_path):
     page.screenshot(path=str(SCREENSHOT), full_page=True)
 
     # Clicking a window plays the audio from its start and highlights it.
-    page.wait_for_function("document.getElementById('player').readyState >= 1", timeout=20_000)
+    page.wait_for_function(
+        "() => document.getElementById('player').readyState >= 1", timeout=20_000
+    )
     windows.nth(1).click()
-    page.wait_for_function("document.getElementById('player').currentTime >= 4.0")
+    page.wait_for_function("() => document.getElementById('player').currentTime >= 4.0")
     assert "playing" in (windows.nth(1).get_attribute("class") or "")
     assert "playing" not in (windows.nth(0).get_attribute("class") or "")
 
@@ -337,3 +339,42 @@ def test_record_a_voice_note(browser, running):
     assert page.locator("#result-title").inner_text().startswith("voice-note-")
     assert page.locator("#timeline .window").count() == 1  # ~2.5 s: one window
     context.close()
+
+
+def test_zero_retention_says_the_audio_is_not_kept_and_the_account_can_be_deleted(page, tmp_path):
+    email = sign_up(page)
+    page.get_by_role("link", name="Account").click()
+    page.get_by_role("heading", name="Account", exact=True).wait_for()
+    assert page.get_by_label("Days to keep audio").input_value() == "30"
+    page.get_by_label("Zero-retention: delete the audio as soon as it is analysed").check()
+    page.get_by_role("button", name="Save").click()
+    page.locator("#retention-state").get_by_text("Saved: zero-retention").wait_for()
+
+    page.get_by_role("link", name="Analyze").click()
+    page.locator("#retention-line").get_by_text("Zero-retention is on").wait_for()
+    upload(page, tmp_path, "private.wav", wav_bytes(6.0, seed=77))
+    page.locator("#verdict-label").wait_for(timeout=60_000)
+    gone = page.locator("#audio-gone")
+    gone.get_by_text("Audio not kept: zero-retention").wait_for()
+    assert not page.locator("#player").is_visible()
+    assert page.locator("#timeline .window").count() == 2  # the result is whole
+
+    page.get_by_role("link", name="Account").click()
+    page.get_by_role("heading", name="Account", exact=True).wait_for()
+    assert page.locator("#retention-zero-choice").is_checked()
+    asked: list[str] = []
+
+    def confirm(dialog):
+        asked.append(dialog.message)
+        dialog.accept()
+
+    page.once("dialog", confirm)
+    page.get_by_role("button", name="Delete my account").click()
+    page.get_by_role("heading", name="Log in").wait_for()
+    page.locator("#flash").get_by_text("were deleted").wait_for()
+    assert email in asked[0] and "cannot be undone" in asked[0]
+    # The account is gone: logging in again fails.
+    page.get_by_label("Email").fill(email)
+    page.get_by_label("Password").fill("ui-password-1")
+    page.get_by_role("button", name="Log in", exact=True).click()
+    page.locator("#auth-error").get_by_text("Wrong email or password.").wait_for()

@@ -250,7 +250,13 @@ def test_sweep_function_boots_and_sweeps(stack, deployment, tmp_path):
     assert "REALTONE_JWT_SECRET" not in env
     scheduled = {"source": "aws.events", "detail-type": "Scheduled Event", "detail": {}}
     (report,) = invoke(env, "realtone_api.sweep_handler:handler", [scheduled], tmp_path)
-    assert set(report) == {"expired", "requeued", "failed", "late_objects_deleted"}
+    assert set(report) == {
+        "expired",
+        "requeued",
+        "failed",
+        "late_objects_deleted",
+        "audio_deleted",
+    }
 
 
 def test_migrations_resource_boots_and_answers_cloudformation(

@@ -44,6 +44,8 @@ def test_api_honours_its_openapi_contract(stack, services, auth_header, monkeypa
     schema = schemathesis.openapi.from_asgi("/openapi.json", create_app())
     operations = [result.ok() for result in schema.get_all_operations()]
     assert len(operations) >= 10
+    # Deleting the account ends the fuzz user's token: that operation goes last.
+    operations.sort(key=lambda o: o.label == "DELETE /v1/account")
     failures: dict[str, str] = {}
     for operation in operations:
 

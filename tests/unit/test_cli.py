@@ -109,6 +109,12 @@ class FakeService:
         self.bodies: dict[str, bytes] = {}
         self.polls: dict[str, int] = {}
         self.analyses: dict[str, dict[str, Any]] = {}
+        self.account: dict[str, Any] | None = {
+            "id": str(uuid.uuid4()),
+            "email": "me@example.com",
+            "created_at": "2025-01-02T03:04:05Z",
+            "retention_days": 30,
+        }
 
     def document(self, ident: str) -> dict[str, Any]:
         n = self.polls[ident]
@@ -134,9 +140,16 @@ class FakeService:
                 "<Message>Invalid according to Policy: Policy expired.</Message></Error>"
             )
             return httpx.Response(self.storage_status, text=xml)
-        if request.headers.get("authorization") != "Bearer acc":
+        if request.headers.get("authorization") != "Bearer acc" or self.account is None:
             return httpx.Response(401, json={"error": {"code": "invalid_token", "message": "x"}})
         path, method = request.url.path, request.method
+        if path == "/v1/account":
+            if method == "DELETE":
+                self.account = None
+                return httpx.Response(204)
+            if method == "PATCH":
+                self.account.update(json.loads(request.content))
+            return httpx.Response(200, json=self.account)
         if method == "POST" and path == "/v1/analyses":
             body = json.loads(request.content)
             ident = str(uuid.uuid4())
@@ -206,7 +219,17 @@ def clip(tmp_path: Path) -> Path:
 
 # -- parsing and help ---------------------------------------------------------------------------
 
-COMMANDS = ["analyze", "login", "register", "logout", "whoami", "history", "show", "delete"]
+COMMANDS = [
+    "analyze",
+    "login",
+    "register",
+    "logout",
+    "whoami",
+    "account",
+    "history",
+    "show",
+    "delete",
+]
 
 
 @pytest.mark.parametrize("command", COMMANDS)
@@ -997,6 +1020,49 @@ def test_show_and_delete(logged_in, service, clip, capsys):
     assert "no such analysis" in capsys.readouterr().err
 
 
+def test_account_shows_and_changes_the_retention(logged_in, service, capsys):
+    assert main.main(["account"]) == 0
+    out = capsys.readouterr().out
+    assert "me@example.com" in out and "kept 30 days" in out
+    assert main.main(["account", "--retention", "7"]) == 0
+    assert "kept 7 days" in capsys.readouterr().out
+    assert main.main(["account", "--retention", "ZERO", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["retention_days"] == "zero"
+    assert main.main(["account"]) == 0
+    assert "zero-retention" in capsys.readouterr().out
+    patches = [json.loads(r.content) for r in service.log if r.method == "PATCH"]
+    assert patches == [{"retention_days": 7}, {"retention_days": "zero"}]
+
+
+@pytest.mark.parametrize("value", ["0", "3651", "7.5", "forever", ""])
+def test_a_bad_retention_is_a_usage_error_and_sends_nothing(logged_in, service, value, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main.main(["account", "--retention", value])
+    assert exit_.value.code == 2 and "--retention" in capsys.readouterr().err
+    assert service.log == []
+
+
+def test_deleting_the_account_needs_a_confirmation(logged_in, service, capsys, monkeypatch):
+    monkeypatch.setattr("sys.stdin", io.StringIO(""))  # no terminal to ask
+    assert main.main(["account", "--delete"]) == 2
+    assert "--yes" in capsys.readouterr().err and service.account is not None
+    monkeypatch.setattr("sys.stdin", Tty("someone-else@example.com\n"))
+    assert main.main(["account", "--delete"]) == 2
+    assert "nothing was deleted" in capsys.readouterr().err and service.account is not None
+    monkeypatch.setattr("sys.stdin", Tty("Me@Example.com\n"))
+    assert main.main(["account", "--delete"]) == 0
+    out = capsys.readouterr().out
+    assert "deleted the account me@example.com" in out and "removed the saved session" in out
+    assert service.account is None and config.load() is None
+
+
+def test_deleting_the_account_with_yes_asks_nothing(logged_in, service, capsys, monkeypatch):
+    monkeypatch.setattr("sys.stdin", io.StringIO(""))
+    assert main.main(["account", "--delete", "--yes"]) == 0
+    assert service.account is None and config.load() is None
+    assert main.main(["account", "--delete", "--yes"]) == 2  # no session any more
+
+
 # -- rendering ----------------------------------------------------------------------------------
 
 
@@ -1018,6 +1084,18 @@ def test_a_trained_model_has_no_warning_and_colour_is_optional():
     text = render.analysis_report(completed("1", "fake", trained=True), color=True)
     assert "warning" not in text and "trained)" in text
     assert "\033[1;31mfake\033[0m" in text
+
+
+def test_the_report_says_when_the_audio_is_not_kept():
+    kept = render.analysis_report(completed("1"))
+    assert "stored:" not in kept
+    zero = {"deleted_at": "2025-01-02T03:04:07Z", "reason": "zero_retention"}
+    text = render.analysis_report({**completed("1"), "audio_deleted": zero})
+    assert "audio not kept: zero-retention" in text and "verdict: real" in text
+    aged = {**zero, "reason": "retention_period", "retention_days": 7}
+    assert "audio deleted after 7 days" in render.analysis_report(
+        {**completed("1"), "audio_deleted": aged}
+    )
 
 
 def test_report_of_a_failed_and_of_a_running_analysis():

@@ -11,7 +11,13 @@ import pytest
 from realtone_core import lifecycle
 from realtone_core.errors import RateLimitedError, RealToneError
 from realtone_core.models import Chunk, ModelCard, ScoringResult, Status, Summary
-from tests.fakes import InMemoryAnalyses, InMemoryCache, InMemoryLimiter, InMemoryObjects
+from tests.fakes import (
+    InMemoryAccounts,
+    InMemoryAnalyses,
+    InMemoryCache,
+    InMemoryLimiter,
+    InMemoryObjects,
+)
 
 POLICY = lifecycle.UploadPolicy(
     max_upload_bytes=1000,
@@ -24,15 +30,19 @@ POLICY = lifecycle.UploadPolicy(
 
 @pytest.fixture
 def ports():
+    analyses = InMemoryAnalyses()
     return {
-        "analyses": InMemoryAnalyses(),
+        "analyses": analyses,
         "objects": InMemoryObjects(),
         "cache": InMemoryCache(),
         "limiter": InMemoryLimiter(),
+        "accounts": InMemoryAccounts(analyses),
     }
 
 
 def create(ports, owner, size=500, key=None, name="a.wav", content_type="audio/wav"):
+    if ports["accounts"].by_id(owner) is None:
+        ports["accounts"].add(user_id=owner)
     upload = lifecycle.NewUpload(name, content_type, size, key)
     return lifecycle.create_analysis(owner, upload, POLICY, **ports)
 

@@ -316,3 +316,15 @@ class Client:
 
     def delete_analysis(self, analysis_id: str) -> None:
         self.request("DELETE", f"/v1/analyses/{analysis_id}")
+
+    def account(self) -> dict[str, Any]:
+        """``GET /v1/account`` → ``{id, email, created_at, retention_days}``."""
+        data: dict[str, Any] = self.request("GET", "/v1/account").json()
+        return data
+
+    def update_account(self, **settings: Any) -> dict[str, Any]:
+        data: dict[str, Any] = self.request("PATCH", "/v1/account", json=settings).json()
+        return data
+
+    def delete_account(self) -> None:
+        self.request("DELETE", "/v1/account")

@@ -96,6 +96,27 @@ examples:
 
 exit codes: 0 shown (whatever the verdict), 2 error ("no such analysis", not logged in)
 """
+ACCOUNT_SETTINGS_EPILOG = """\
+examples:
+  realtone account                       # who you are and how long your audio is kept
+  realtone account --retention 7         # keep uploaded audio 7 days, then delete it
+  realtone account --retention zero      # zero-retention: delete audio once analysed
+  realtone account --json
+  realtone account --delete              # asks you to type your email to confirm
+  realtone account --delete --yes        # no question (scripts)
+
+Retention: results (verdicts, windows) stay until you delete them; the uploaded audio is
+kept for the account's retention, 30 days unless you change it (1-3650), or not at all
+with zero-retention: it is deleted as soon as its analysis is completed or failed, and
+`realtone show` says "audio not kept". A change applies to audio already stored too:
+what it no longer keeps is deleted within minutes.
+
+--delete deletes the account for good: every analysis and its audio, cached results and
+sessions. The saved session here is removed too.
+
+exit codes: 0 shown, changed or deleted; 2 error (not logged in, bad --retention, API
+unreachable, deletion not confirmed)
+"""
 DELETE_EPILOG = """\
 example:
   realtone delete 0b0f5f0e-5c2a-4f7e-9d3e-2a6d1f0c9b11
@@ -303,6 +324,56 @@ def cmd_delete(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _retention(text: str) -> int | str:
+    if text.strip().lower() == "zero":
+        return "zero"
+    try:
+        days = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of days or zero: {text!r}") from None
+    if not 1 <= days <= 3650:
+        raise argparse.ArgumentTypeError("days must be from 1 to 3650 (or zero)")
+    return days
+
+
+def _confirm_deletion(args: argparse.Namespace, email: str) -> None:
+    if args.yes:
+        return
+    if not sys.stdin.isatty():
+        raise UsageProblem("deleting the account needs --yes when there is no terminal to ask")
+    typed = _ask(
+        f"This deletes {email} with every analysis and all its audio, for good.\n"
+        "Type the account's email to confirm: "
+    )
+    if typed.strip().lower() != email.lower():
+        raise UsageProblem("not confirmed; nothing was deleted")
+
+
+def cmd_account(args: argparse.Namespace) -> int:
+    with make_client(args) as client:
+        if args.delete:
+            me = client.account()
+            _confirm_deletion(args, me["email"])
+            client.delete_account()
+            api = client.api
+            removed = config.forget()
+            print(
+                f"deleted the account {me['email']} on {api} with its analyses and audio"
+                + ("; removed the saved session" if removed else "")
+            )
+            return EXIT_OK
+        if args.retention is not None:
+            me = client.update_account(retention_days=args.retention)
+        else:
+            me = client.account()
+    if args.json:
+        print(json.dumps(me, indent=2))
+    else:
+        print(f"{me['email']} on {client.api}")
+        print(f"  retention: {render.retention_words(me['retention_days'])}")
+    return EXIT_OK
+
+
 TOOLS = {"eval": "realtone_scorer.evaluate", "train": "realtone_scorer.train"}
 
 
@@ -431,6 +502,30 @@ def build_parser() -> argparse.ArgumentParser:
         "exit codes: 0 logged in, 2 not logged in / session expired / API unreachable",
         cmd_whoami,
     )
+
+    p = command(
+        "account",
+        "show or change how long your audio is kept; delete the account",
+        "Show the account (GET /v1/account): its email and how long uploaded audio is kept."
+        "\nWith --retention, change that (PATCH /v1/account); with --delete, delete the"
+        "\naccount and everything of it (DELETE /v1/account).",
+        ACCOUNT_SETTINGS_EPILOG,
+        cmd_account,
+    )
+    action = p.add_mutually_exclusive_group()
+    action.add_argument(
+        "--retention",
+        type=_retention,
+        metavar="DAYS|zero",
+        help="keep uploaded audio DAYS days (1-3650), or zero: delete it once analysed",
+    )
+    action.add_argument(
+        "--delete",
+        action="store_true",
+        help="delete the account, its analyses and audio for good (asks to confirm)",
+    )
+    p.add_argument("--yes", action="store_true", help="with --delete: do not ask to confirm")
+    p.add_argument("--json", action="store_true", help="print the account as JSON")
 
     p = command(
         "analyze",

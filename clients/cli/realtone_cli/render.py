@@ -299,7 +299,27 @@ def analysis_report(a: dict[str, Any], color: bool = False) -> str:
         processing = a.get("processing_ms")
         took = f", analysed in {processing / 1000:.1f} s" if processing is not None else ""
         lines.append(f"  audio:   {a['duration_seconds']:.1f} s{took}")
+    gone = audio_gone(a.get("audio_deleted"))
+    if gone:
+        lines.append(f"  stored:  {gone}")
     return "\n".join(lines)
+
+
+def audio_gone(deleted: dict[str, Any] | None) -> str | None:
+    """Why the audio of an analysis is no longer kept (its account's retention), if it is not."""
+    if not deleted:
+        return None
+    if deleted.get("reason") == "zero_retention":
+        return "audio not kept: zero-retention (deleted as soon as it was analysed)"
+    days = deleted.get("retention_days")
+    return f"audio deleted after {days} day{'s' if days != 1 else ''} (the account's retention)"
+
+
+def retention_words(value: int | str) -> str:
+    """The account's retention setting in words."""
+    if value == "zero":
+        return "zero-retention: uploaded audio is deleted as soon as it is analysed"
+    return f"uploaded audio is kept {value} day{'s' if value != 1 else ''}, then deleted"
 
 
 def history_table(items: list[dict[str, Any]], color: bool = False) -> str:

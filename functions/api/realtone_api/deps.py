@@ -15,7 +15,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from realtone_api.security import InvalidTokenError, decode_token
 from realtone_api.settings import ApiSettings, get_settings
-from realtone_core.errors import ErrorCode, RealToneError
+from realtone_core.errors import AccountGoneError, ErrorCode, RealToneError
 from realtone_core.limits import RateLimiter
 from realtone_core.models import User
 from realtone_core.services import Services
@@ -110,7 +110,7 @@ async def current_user(
         raise _unauthorized("Invalid or expired access token") from exc
     user = await _known_user(services, claims.user_id)
     if user is None:
-        raise _unauthorized("The account for this token no longer exists")
+        raise AccountGoneError()
     return user
 
 
@@ -120,9 +120,21 @@ _KNOWN_USER_SECONDS = 60.0
 _known_users: dict[UUID, tuple[float, User]] = {}
 
 
+def forget_user(user_id: UUID) -> None:
+    """A deleted account: this process stops trusting its tokens at once.
+
+    The limit: other processes (API Lambda containers, other workers) may trust a token of a
+    deleted account for up to ``_KNOWN_USER_SECONDS`` more. What it reaches there is gone
+    already: its analyses read as 404, creating one answers 401 (the insert's foreign key),
+    and its account settings answer 401 (read from Postgres, not from this cache).
+    """
+    _known_users.pop(user_id, None)
+
+
 async def _known_user(services: ApiServices, user_id: UUID) -> User | None:
     """The token's user, looked up at most once a minute per process: status polling would
-    otherwise cost a database round trip per request just to learn the account exists."""
+    otherwise cost a database round trip per request just to learn the account exists.
+    Only that it exists is trusted from here: account settings are read from Postgres."""
     now = time.monotonic()
     hit = _known_users.get(user_id)
     if hit is not None and now - hit[0] < _KNOWN_USER_SECONDS:

@@ -7,13 +7,15 @@ from uuid import UUID
 
 from pydantic import (
     BaseModel,
+    ConfigDict,
     EmailStr,
     Field,
     field_validator,
     model_validator,
 )
 
-from realtone_core.models import Analysis, UtcDatetime
+from realtone_core.account import MAX_RETENTION_DAYS, Retention, check_retention, from_days
+from realtone_core.models import Analysis, User, UtcDatetime
 
 
 class ErrorDetail(BaseModel):
@@ -125,3 +127,40 @@ class StreamTokenOut(BaseModel):
     token: str
     url: str
     expires_at: UtcDatetime
+
+
+_RETENTION_DESCRIPTION = (
+    f'Days the account keeps uploaded audio (1-{MAX_RETENTION_DAYS}), or "zero": deleted as soon'
+    " as it is analysed (zero-retention); the results stay either way."
+)
+
+
+class AccountOut(BaseModel):
+    """``GET/PATCH /v1/account``: the account and its settings."""
+
+    id: UUID
+    email: str
+    created_at: UtcDatetime
+    retention_days: Retention = Field(description=_RETENTION_DESCRIPTION)
+
+    @classmethod
+    def of(cls, user: User) -> AccountOut:
+        return cls(
+            id=user.id,
+            email=user.email,
+            created_at=user.created_at,
+            retention_days=from_days(user.retention_days),
+        )
+
+
+class AccountUpdate(ApiInput):
+    """``PATCH /v1/account``: the settings to change; those left out stay as they are."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    retention_days: Retention | None = Field(default=None, description=_RETENTION_DESCRIPTION)
+
+    @field_validator("retention_days", mode="before")
+    @classmethod
+    def _retention(cls, value: Any) -> Retention:
+        return check_retention(value)

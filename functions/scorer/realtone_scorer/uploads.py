@@ -22,6 +22,7 @@ from uuid import UUID
 from aws_lambda_powertools import Logger
 
 from realtone_core.errors import AudioError, ErrorCode
+from realtone_core.lifecycle import delete_audio
 from realtone_core.models import AnalysisRecord, Chunk, Progress, ScoringResult, Status, Summary
 from realtone_core.s3 import ObjectInfo, parse_upload_key
 from realtone_scorer.options import ScoringOptions
@@ -40,6 +41,9 @@ class AnalysisPort(Protocol):
         self, analysis_id: UUID, claim_token: UUID, etag: str, content_sha256: str
     ) -> None: ...
     def mark_audio_replaced(self, analysis_id: UUID) -> AnalysisRecord | None: ...
+    def mark_audio_deleted(
+        self, analysis_id: UUID, reason: str, retention_days: int | None = None
+    ) -> AnalysisRecord | None: ...
     def complete(
         self, analysis_id: UUID, claim_token: UUID, result: ScoringResult
     ) -> AnalysisRecord | None: ...
@@ -162,20 +166,25 @@ class Scorer:
                 processing_ms=ms_since(started),
             )
             if failed:
-                self.publish(failed, [])
+                self.publish(self._apply_retention(failed), [])
             return Outcome.FAILED
         except Exception:
             if delivery.is_last:
                 logger.exception("scoring failed on the last attempt", analysis_id=str(analysis_id))
+                kept = (
+                    "not kept (zero-retention)"
+                    if record.zero_retention
+                    else "kept for investigation"
+                )
                 failed = self.analyses.fail(
                     analysis_id,
                     ErrorCode.INTERNAL_ERROR,
-                    "Scoring failed repeatedly; the upload was kept for investigation",
+                    f"Scoring failed repeatedly; the upload was {kept}",
                     claim_token=token,
                     processing_ms=ms_since(started),
                 )
                 if failed:
-                    self.publish(failed, [])
+                    self.publish(self._apply_retention(failed), [])
             else:
                 logger.exception(
                     "scoring failed; the message will be retried",
@@ -191,7 +200,7 @@ class Scorer:
                 analysis_id=str(analysis_id),
             )
             return Outcome.SKIPPED
-        self.publish(completed, result.chunks)
+        self.publish(self._apply_retention(completed), result.chunks)
         logger.info(
             "analysis completed",
             analysis_id=str(analysis_id),
@@ -201,6 +210,24 @@ class Scorer:
             processing_ms=result.processing_ms,
         )
         return Outcome.COMPLETED
+
+    def _apply_retention(self, record: AnalysisRecord) -> AnalysisRecord:
+        """Zero-retention: the audio is deleted as soon as the analysis is completed or failed
+        (``record`` is the row as it is then, so an account that switched meanwhile counts).
+        A failure here keeps the result; the sweep deletes the audio on its next run."""
+        if not record.zero_retention or record.audio_deleted_at is not None:
+            return record
+        try:
+            deleted = delete_audio(
+                record, "zero_retention", analyses=self.analyses, objects=self.objects
+            )
+        except Exception:
+            logger.warning(
+                "zero-retention audio not deleted yet; the sweep will", analysis_id=str(record.id)
+            )
+            return record
+        logger.info("zero-retention: audio deleted", analysis_id=str(record.id))
+        return deleted or record
 
     def _progress(self, record: AnalysisRecord, chunks: list[Chunk], done: int, total: int) -> None:
         """Write-through of the windows decided so far (Postgres gets them on completion)."""
@@ -222,6 +249,11 @@ class Scorer:
             # Arrived after the upload window closed: never scored, so not kept either.
             self.objects.delete(key)
             logger.info("object uploaded after its analysis expired: deleted", key=key)
+        elif current.audio_deleted_at is not None:
+            # Its audio is not kept (retention): nothing put under its key is, either (an
+            # upload policy may outlive the first upload).
+            self.objects.delete(key)
+            logger.info("object of an analysis whose audio is not kept: deleted", key=key)
         elif current.status.terminal and current.object_etag is not None:
             # Compared with what is in storage now, not with the event: a late event for
             # the very object that was scored must not remove it.
@@ -238,19 +270,24 @@ class Scorer:
         else:
             logger.info("skipping: analysis finished or being scored", key=key)
 
-    def _charger(self, owner_id: UUID, analysis_id: UUID) -> Callable[[float], None] | None:
+    def _charger(self, record: AnalysisRecord) -> Callable[[float], None] | None:
         quota = self.quota
         if quota is None:
             return None
+        kept = (
+            "The upload was not kept (zero-retention): upload it again then."
+            if record.zero_retention
+            else "The upload is kept: delete it, or upload it again then."
+        )
 
         def charge(seconds: float) -> None:
-            wait = quota.charge(owner_id, analysis_id, math.ceil(seconds))
+            wait = quota.charge(record.owner_id, record.id, math.ceil(seconds))
             if wait is not None:
                 raise AudioError(
                     ErrorCode.QUOTA_EXCEEDED,
                     f"Scoring this upload ({seconds / 60:.1f} min of audio) would pass your"
                     f" daily allowance of decoded audio; it renews in {math.ceil(wait / 60)}"
-                    " minutes. The upload is kept: delete it, or upload it again then.",
+                    f" minutes. {kept}",
                 )
 
         return charge
@@ -310,7 +347,7 @@ class Scorer:
                 self.options,
                 self.detector,
                 self.batch_size,
-                self._charger(owner_id, analysis_id),
+                self._charger(record),
                 partial(self._progress, record),
             )
         total = ms_since(started)

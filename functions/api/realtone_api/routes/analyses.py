@@ -101,6 +101,7 @@ def create_analysis(
         objects=services.objects,
         cache=services.cache,
         limiter=services.limiter,
+        accounts=services.users,
     )
     return CreateAnalysisResponse(
         analysis=record.to_analysis([]),

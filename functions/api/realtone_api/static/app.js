@@ -30,6 +30,7 @@ const ERRORS = {
   unsupported_sample_rate: "The recording's sample rate is outside 8–384 kHz, so it cannot be analysed.",
   quota_exceeded: "You have used today's allowance of analysed audio. Try again tomorrow.",
   audio_replaced: "Another file was uploaded in place of the analysed one, so it is not played back.",
+  audio_deleted: "The audio is no longer kept (your account's retention); the result stays.",
   not_audio: "This upload is not audio, so there is nothing to play.",
   internal_error: "Something went wrong on our side while analysing. Please try again later.",
   rate_limited: "Too many requests — please wait a moment and try again.",
@@ -200,7 +201,7 @@ const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
 // ---------------------------------------------------------------- navigation
 
-const VIEWS = ["login", "analyze", "result", "history"];
+const VIEWS = ["login", "analyze", "result", "history", "account"];
 let viewToken = 0; // bumps on every navigation, so stale pollers stop
 
 function show(view) {
@@ -227,8 +228,21 @@ async function route() {
   const match = hash.match(/^#\/analyses\/([0-9a-f-]+)$/);
   if (hash === "#/login") { setAuthMode(false); show("login"); }
   else if (hash === "#/history") { show("history"); watchHistory(viewToken); }
+  else if (hash === "#/account") { show("account"); loadAccount(); }
   else if (match) { show("result"); openResult(match[1], viewToken); }
-  else { show("analyze"); resetUpload(); describeModel(); }
+  else { show("analyze"); resetUpload(); describeModel(); describeRetention(); }
+}
+
+// Whether what is uploaded now is kept, said before it is uploaded.
+async function describeRetention() {
+  try {
+    const me = await api("/v1/account");
+    $("retention-line").textContent = me.retention_days === "zero"
+      ? "Zero-retention is on: your audio is deleted as soon as it is analysed; only the result is kept."
+      : `Your audio is kept ${me.retention_days} days after upload, then deleted (the result stays). Change it under Account.`;
+  } catch {
+    $("retention-line").textContent = "";
+  }
 }
 
 // The detector the service runs, named before anything is uploaded (from /health).
@@ -621,7 +635,8 @@ function renderResult(a) {
 
   const timeline = $("timeline");
   timeline.replaceChildren();
-  timeline.append(...a.chunks.map((c) => windowButton(c, () => {
+  // Audio that is no longer kept cannot be played: the windows only say what they are.
+  timeline.append(...a.chunks.map((c) => windowButton(c, a.audio_deleted ? null : () => {
     const player = $("player");
     player.currentTime = c.start_time_seconds;
     highlight(c.start_time_seconds);
@@ -649,15 +664,34 @@ function renderResult(a) {
     return [dt, dd];
   }));
   $("result-body").hidden = false;
-  loadAudio(a.id);
+  $("timeline-play-hint").hidden = Boolean(a.audio_deleted);
+  if (a.audio_deleted) audioGone(a.audio_deleted);
+  else loadAudio(a.id);
+}
+
+// No audio to play (retention): a sentence instead of the player.
+function audioGone(deleted) {
+  const days = deleted?.retention_days;
+  $("audio-gone").textContent = deleted?.reason === "zero_retention"
+    ? "Audio not kept: zero-retention. It was deleted as soon as it was analysed; the result stays."
+    : days
+      ? `Audio deleted after ${days} day${days === 1 ? "" : "s"} (your retention setting); the result stays.`
+      : ERRORS.audio_deleted;
+  $("audio-gone").hidden = false;
+  $("player").hidden = true;
+  $("player").removeAttribute("src");
 }
 
 async function loadAudio(id) {
+  $("audio-gone").hidden = true;
+  $("player").hidden = false;
   try {
     const { url } = await api(`/v1/analyses/${id}/audio`);
     $("player").src = url;
-  } catch {
+  } catch (error) {
     $("player").removeAttribute("src");
+    // Deleted just as the result was read: the API says why.
+    if (error.code === "audio_deleted") audioGone(null);
   }
 }
 
@@ -667,6 +701,76 @@ function highlight(time) {
     b.classList.toggle("playing", on);
     if (on) b.setAttribute("aria-current", "true");
     else b.removeAttribute("aria-current");
+  }
+}
+
+// ---------------------------------------------------------------- account
+
+function showRetention(value) {
+  const zero = value === "zero";
+  $("retention-zero-choice").checked = zero;
+  $("retention-days-choice").checked = !zero;
+  if (!zero) $("retention-days").value = value;
+  else if (!$("retention-days").value) $("retention-days").value = 30;
+}
+
+async function loadAccount() {
+  showError("retention-error", null);
+  showError("delete-account-error", null);
+  $("retention-state").textContent = "";
+  try {
+    const me = await api("/v1/account");
+    showRetention(me.retention_days);
+  } catch (error) {
+    showError("retention-error", error);
+  }
+}
+
+async function saveRetention(event) {
+  event.preventDefault();
+  showError("retention-error", null);
+  $("retention-state").textContent = "";
+  let value = "zero";
+  if (!$("retention-zero-choice").checked) {
+    value = Number($("retention-days").value);
+    if (!Number.isInteger(value) || value < 1 || value > 3650) {
+      showError("retention-error", { message: "Choose a whole number of days from 1 to 3650, or zero-retention." });
+      return;
+    }
+  }
+  $("retention-save").disabled = true;
+  try {
+    const me = await api("/v1/account", {
+      method: "PATCH",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ retention_days: value }),
+    });
+    showRetention(me.retention_days);
+    $("retention-state").textContent = me.retention_days === "zero"
+      ? "Saved: zero-retention. Audio is deleted as soon as it is analysed."
+      : `Saved: audio is kept ${me.retention_days} days.`;
+    announce($("retention-state").textContent);
+  } catch (error) {
+    showError("retention-error", error);
+  } finally {
+    $("retention-save").disabled = false;
+  }
+}
+
+async function deleteAccount() {
+  showError("delete-account-error", null);
+  const who = session ? session.email : "this account";
+  if (!confirm(`Delete ${who} with all its analyses and audio? This cannot be undone.`)) return;
+  $("delete-account").disabled = true;
+  try {
+    await api("/v1/account", { method: "DELETE" });
+    saveSession(null);
+    flash("Your account and all its analyses and audio were deleted.");
+    location.hash = "#/login";
+  } catch (error) {
+    showError("delete-account-error", error);
+  } finally {
+    $("delete-account").disabled = false;
   }
 }
 
@@ -775,6 +879,9 @@ function wire() {
   });
   $("record").addEventListener("click", toggleRecording);
   $("history-more").addEventListener("click", () => loadHistory(false));
+  $("retention-form").addEventListener("submit", saveRetention);
+  $("retention-days").addEventListener("focus", () => { $("retention-days-choice").checked = true; });
+  $("delete-account").addEventListener("click", deleteAccount);
   $("player").addEventListener("timeupdate", (e) => highlight(e.target.currentTime));
   window.addEventListener("hashchange", route);
   renderNav();

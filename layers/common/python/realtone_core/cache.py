@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Iterable
 from dataclasses import dataclass
 from uuid import UUID
 
@@ -121,11 +122,18 @@ class StatusCache:
     def delete(self, analysis_id: UUID) -> None:
         """Drop the document and leave a tombstone, so no late write brings it back. The
         tombstone outlives any document (the terminal TTL); ids are never reused."""
+        self.delete_many([analysis_id])
+
+    def delete_many(self, analysis_ids: Iterable[UUID], batch: int = 500) -> None:
+        """``delete`` for many analyses, ``batch`` per round trip."""
+        ids = list(analysis_ids)
         try:
-            with self._client.pipeline() as pipe:
-                pipe.set(tombstone_key(analysis_id), b"1", ex=self._ttl_terminal)
-                pipe.delete(analysis_key(analysis_id))
-                pipe.execute()
+            for start in range(0, len(ids), batch):
+                with self._client.pipeline() as pipe:
+                    for analysis_id in ids[start : start + batch]:
+                        pipe.set(tombstone_key(analysis_id), b"1", ex=self._ttl_terminal)
+                        pipe.delete(analysis_key(analysis_id))
+                    pipe.execute()
         except redis.RedisError as exc:
             log.warning("status cache delete failed: %s", exc)
 

@@ -22,6 +22,7 @@ class ErrorCode(StrEnum):
     TOO_LARGE = "too_large"
     UPLOAD_MISSING = "upload_missing"
     AUDIO_REPLACED = "audio_replaced"
+    AUDIO_DELETED = "audio_deleted"
     QUOTA_EXCEEDED = "quota_exceeded"
     NOT_AUDIO = "not_audio"
     UPLOAD_CLOSED = "upload_closed"
@@ -62,6 +63,15 @@ class EmailTakenError(RealToneError):
 
     def __init__(self) -> None:
         super().__init__(ErrorCode.EMAIL_TAKEN, "An account with this email already exists")
+
+
+class AccountGoneError(RealToneError):
+    """The token's account was deleted (its token is refused like any invalid one)."""
+
+    status_code = 401
+
+    def __init__(self) -> None:
+        super().__init__(ErrorCode.INVALID_TOKEN, "The account for this token no longer exists")
 
 
 class InFlightLimitReached(Exception):

@@ -13,8 +13,10 @@ from datetime import UTC, datetime
 from typing import Protocol
 from uuid import UUID, uuid4
 
+from realtone_core.account import ZERO_RETENTION
 from realtone_core.cache import CachedAnalysis
 from realtone_core.errors import (
+    AccountGoneError,
     ErrorCode,
     InFlightLimitReached,
     RateLimitedError,
@@ -22,8 +24,16 @@ from realtone_core.errors import (
 )
 from realtone_core.formats import ACCEPTED_DESCRIPTION, upload_content_type
 from realtone_core.limits import Limit
-from realtone_core.models import Analysis, AnalysisRecord, Chunk, Progress, Status
-from realtone_core.s3 import ObjectInfo, PresignedPost, upload_key
+from realtone_core.models import (
+    Analysis,
+    AnalysisRecord,
+    AudioDeleted,
+    AudioDeletedReason,
+    Chunk,
+    Progress,
+    Status,
+)
+from realtone_core.s3 import ZERO_RETENTION_TAG, ObjectInfo, PresignedPost, upload_key
 
 
 class AnalysisRepo(Protocol):
@@ -39,6 +49,7 @@ class AnalysisRepo(Protocol):
         upload_expires_at: datetime,
         idempotency_key: str | None,
         max_in_flight: int | None = None,
+        zero_retention: bool = False,
     ) -> tuple[AnalysisRecord, bool]: ...
     def by_idempotency_key(self, owner_id: UUID, idempotency_key: str) -> AnalysisRecord | None: ...
     def get(self, analysis_id: UUID, owner_id: UUID | None = None) -> AnalysisRecord | None: ...
@@ -48,9 +59,28 @@ class AnalysisRepo(Protocol):
     def delete(self, analysis_id: UUID, owner_id: UUID) -> AnalysisRecord | None: ...
 
 
+class RetentionLookup(Protocol):
+    def retention_days(self, user_id: UUID) -> int | None: ...
+
+
+class AudioDeletions(Protocol):
+    def mark_audio_deleted(
+        self, analysis_id: UUID, reason: str, retention_days: int | None = None
+    ) -> AnalysisRecord | None: ...
+
+
+class ObjectDeletion(Protocol):
+    def delete(self, key: str) -> None: ...
+
+
 class UploadObjects(Protocol):
     def presigned_post(
-        self, key: str, content_type: str, max_bytes: int, expires_in: int
+        self,
+        key: str,
+        content_type: str,
+        max_bytes: int,
+        expires_in: int,
+        tag: tuple[str, str] | None = None,
     ) -> PresignedPost: ...
     def presigned_get(
         self, key: str, expires_in: int, content_type: str, filename: str
@@ -128,13 +158,15 @@ def create_analysis(
     objects: UploadObjects,
     cache: DocumentCache,
     limiter: Limiter,
+    accounts: RetentionLookup,
 ) -> tuple[AnalysisRecord, PresignedPost]:
     """A new analysis awaiting its upload and the presigned POST for it.
 
     The same ``idempotency_key`` with the same upload returns the same analysis with a
     fresh policy while it still awaits its upload (valid only as long as the first one);
     once the upload came, or its window closed, no policy is handed out again: 409
-    ``upload_closed``.
+    ``upload_closed``. Under zero-retention (the account's setting read now, not a cached
+    one) the analysis says so and its upload is tagged for the short lifecycle rule.
     """
     if upload.size_bytes > policy.max_upload_bytes:
         raise RealToneError(
@@ -154,11 +186,19 @@ def create_analysis(
     created = False
     if record is None:
         # A replay (same Idempotency-Key) is not a new analysis: it does not count twice.
+        retention = accounts.retention_days(owner_id)
+        if retention is None:
+            raise AccountGoneError()
+        zero = retention == ZERO_RETENTION
         charged = _charge_quota(limiter, policy, owner_id, upload.size_bytes)
         analysis_id = uuid4()
         object_key = upload_key(owner_id, analysis_id, upload.filename)
         post = objects.presigned_post(
-            object_key, content_type, upload.size_bytes, policy.upload_url_seconds
+            object_key,
+            content_type,
+            upload.size_bytes,
+            policy.upload_url_seconds,
+            ZERO_RETENTION_TAG if zero else None,
         )
         try:
             record, created = analyses.create(
@@ -171,6 +211,7 @@ def create_analysis(
                 upload_expires_at=post.expires_at,
                 idempotency_key=key,
                 max_in_flight=policy.max_in_flight,
+                zero_retention=zero,
             )
         except InFlightLimitReached as exc:
             for limit, amount in charged:
@@ -208,7 +249,10 @@ def _replayed_policy(record: AnalysisRecord, objects: UploadObjects) -> Presigne
             f" GET /v1/analyses/{record.id}",
             status_code=409,
         )
-    return objects.presigned_post(record.object_key, record.content_type, record.size_bytes, left)
+    tag = ZERO_RETENTION_TAG if record.zero_retention else None
+    return objects.presigned_post(
+        record.object_key, record.content_type, record.size_bytes, left, tag
+    )
 
 
 def _charge_quota(
@@ -293,6 +337,9 @@ def audio_url(
         raise RealToneError(
             ErrorCode.UPLOAD_MISSING, "No audio has been uploaded for this analysis", 404
         )
+    deleted = record.audio_deletion()
+    if deleted is not None:
+        raise RealToneError(ErrorCode.AUDIO_DELETED, audio_deleted_message(deleted), 410)
     if record.error_code in NOT_AUDIO_CODES:
         raise RealToneError(
             ErrorCode.NOT_AUDIO,
@@ -314,6 +361,35 @@ def audio_url(
     return objects.presigned_get(
         record.object_key, expires_in, content_type or "application/octet-stream", record.filename
     )
+
+
+def audio_deleted_message(deleted: AudioDeleted) -> str:
+    if deleted.reason == "zero_retention":
+        return (
+            "The audio was not kept: this account has zero-retention, so it was deleted as"
+            " soon as it was analysed. The result stays."
+        )
+    days = deleted.retention_days
+    return (
+        f"The audio was deleted after {days} day{'s' if days != 1 else ''}, the account's"
+        " retention. The result stays."
+    )
+
+
+def delete_audio(
+    record: AnalysisRecord,
+    reason: AudioDeletedReason,
+    retention_days: int | None = None,
+    *,
+    analyses: AudioDeletions,
+    objects: ObjectDeletion,
+) -> AnalysisRecord | None:
+    """Delete the audio object of a scored (or failed) analysis under its account's
+    retention and record why; the result stays. Storage goes first: a failure there leaves
+    the record saying the audio is kept, and the sweep tries again. None when the analysis
+    is gone meanwhile."""
+    objects.delete(record.object_key)
+    return analyses.mark_audio_deleted(record.id, reason, retention_days)
 
 
 def delete_analysis(

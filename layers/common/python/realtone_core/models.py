@@ -91,6 +91,19 @@ class Progress(BaseModel):
     windows_total: int
 
 
+# Why an analysis's audio was deleted while its result stays (the account's retention).
+AudioDeletedReason = Literal["zero_retention", "retention_period"]
+
+
+class AudioDeleted(BaseModel):
+    """The audio is gone, the result stays: deleted as soon as it was scored
+    (``zero_retention``) or after the account's ``retention_days`` (``retention_period``)."""
+
+    deleted_at: UtcDatetime
+    reason: AudioDeletedReason
+    retention_days: int | None = None
+
+
 class Analysis(BaseModel):
     model_config = ConfigDict(protected_namespaces=())
 
@@ -108,6 +121,8 @@ class Analysis(BaseModel):
     chunks: list[Chunk] = []
     progress: Progress | None = None
     error: ErrorInfo | None = None
+    # Set when the audio object was deleted under the account's retention (no playback).
+    audio_deleted: AudioDeleted | None = None
 
 
 class AnalysisRecord(BaseModel):
@@ -135,6 +150,11 @@ class AnalysisRecord(BaseModel):
     content_sha256: str | None = None
     # Set when another object replaced the scored one (it is deleted; no playback URL).
     audio_replaced_at: datetime | None = None
+    # Created under zero-retention, or its account switched to it: the audio is not kept.
+    zero_retention: bool = False
+    audio_deleted_at: datetime | None = None
+    audio_deleted_reason: AudioDeletedReason | None = None
+    audio_retention_days: int | None = None
 
     def to_analysis(self, chunks: list[Chunk], progress: Progress | None = None) -> Analysis:
         error = (
@@ -157,6 +177,16 @@ class AnalysisRecord(BaseModel):
             chunks=chunks,
             progress=progress,
             error=error,
+            audio_deleted=self.audio_deletion(),
+        )
+
+    def audio_deletion(self) -> AudioDeleted | None:
+        if self.audio_deleted_at is None or self.audio_deleted_reason is None:
+            return None
+        return AudioDeleted(
+            deleted_at=self.audio_deleted_at,
+            reason=self.audio_deleted_reason,
+            retention_days=self.audio_retention_days,
         )
 
 
@@ -165,6 +195,8 @@ class User(BaseModel):
     email: str
     password_hash: str
     created_at: datetime
+    # Days the account keeps uploaded audio; 0 = zero-retention (realtone_core.account).
+    retention_days: int = 30
 
 
 class ScoringResult(BaseModel):

@@ -15,7 +15,12 @@ from botocore.exceptions import ClientError
 
 # Matches the lifecycle rule "expire-abandoned-uploads" in template.yaml.
 ABANDONED_TAG = ("realtone-state", "abandoned")
+# Carried by uploads of zero-retention accounts (set by the presigned POST's policy); matches
+# the lifecycle rule "expire-zero-retention-uploads" in template.yaml: the safety net behind
+# the scorer and the sweep, which delete such audio as soon as it is scored.
+ZERO_RETENTION_TAG = ("realtone-retention", "zero")
 _SAFE_CHARS = re.compile(r"[^A-Za-z0-9._-]+")
+_SAFE_TAG = re.compile(r"[A-Za-z0-9._-]+")
 _MAX_NAME = 100
 
 
@@ -33,8 +38,13 @@ def safe_filename(name: str) -> str:
     return cleaned or "audio"
 
 
+def owner_prefix(owner_id: UUID) -> str:
+    """Where every upload of one account lives."""
+    return f"uploads/{owner_id}/"
+
+
 def upload_key(owner_id: UUID, analysis_id: UUID, filename: str) -> str:
-    return f"uploads/{owner_id}/{analysis_id}/{safe_filename(filename)}"
+    return f"{owner_prefix(owner_id)}{analysis_id}/{safe_filename(filename)}"
 
 
 def parse_upload_key(key: str) -> tuple[UUID, UUID] | None:
@@ -94,17 +104,29 @@ class ObjectStore:
         )
 
     def presigned_post(
-        self, key: str, content_type: str, max_bytes: int, expires_in: int
+        self,
+        key: str,
+        content_type: str,
+        max_bytes: int,
+        expires_in: int,
+        tag: tuple[str, str] | None = None,
     ) -> PresignedPost:
+        """A browser upload of exactly this key, type and size range; with ``tag``, the
+        object is stored with that tag (a ``tagging`` field the policy requires as is)."""
         expires_at = datetime.now(UTC) + timedelta(seconds=expires_in)
+        fields = {"Content-Type": content_type}
+        conditions: list[Any] = [
+            {"Content-Type": content_type},
+            ["content-length-range", 1, max_bytes],
+        ]
+        if tag is not None:
+            fields["tagging"] = tagging_xml(*tag)
+            conditions.append({"tagging": fields["tagging"]})
         post = self._public.generate_presigned_post(
             Bucket=self.bucket,
             Key=key,
-            Fields={"Content-Type": content_type},
-            Conditions=[
-                {"Content-Type": content_type},
-                ["content-length-range", 1, max_bytes],
-            ],
+            Fields=fields,
+            Conditions=conditions,
             ExpiresIn=expires_in,
         )
         return PresignedPost(post["url"], dict(post["fields"]), expires_at, max_bytes)
@@ -170,8 +192,37 @@ class ObjectStore:
     def delete(self, key: str) -> None:
         self._client.delete_object(Bucket=self.bucket, Key=key)
 
+    def delete_prefix(self, prefix: str) -> int:
+        """Delete every object under ``prefix`` (1,000 per request); returns how many."""
+        deleted = 0
+        pages = self._client.get_paginator("list_objects_v2").paginate(
+            Bucket=self.bucket, Prefix=prefix
+        )
+        for page in pages:
+            keys = [{"Key": o["Key"]} for o in page.get("Contents", [])]
+            if not keys:
+                continue
+            answer = self._client.delete_objects(
+                Bucket=self.bucket, Delete={"Objects": keys, "Quiet": True}
+            )
+            if answer.get("Errors"):
+                first = answer["Errors"][0]
+                raise ClientError(
+                    {"Error": {"Code": first.get("Code"), "Message": first.get("Message")}},
+                    "DeleteObjects",
+                )
+            deleted += len(keys)
+        return deleted
+
     def check(self) -> None:
         self._client.head_bucket(Bucket=self.bucket)
+
+
+def tagging_xml(key: str, value: str) -> str:
+    """The ``tagging`` form field of an S3 POST upload for one tag (plain names only)."""
+    if not all(_SAFE_TAG.fullmatch(part) for part in (key, value)):
+        raise ValueError(f"not a plain tag: {key}={value}")
+    return f"<Tagging><TagSet><Tag><Key>{key}</Key><Value>{value}</Value></Tag></TagSet></Tagging>"
 
 
 def _iter_body(body: Any, block_size: int = 1 << 20) -> Iterator[bytes]:

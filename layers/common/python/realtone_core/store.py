@@ -17,9 +17,10 @@ from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
 from realtone_core.db import Database
-from realtone_core.errors import EmailTakenError, InFlightLimitReached
+from realtone_core.errors import AccountGoneError, EmailTakenError, InFlightLimitReached
 from realtone_core.models import (
     AnalysisRecord,
+    AudioDeletedReason,
     Chunk,
     ScoringResult,
     Status,
@@ -30,7 +31,8 @@ from realtone_core.models import (
 _ANALYSIS_COLUMNS = (
     "id, owner_id, status, filename, content_type, size_bytes, object_key, upload_expires_at,"
     " created_at, updated_at, duration_seconds, processing_ms, model, summary, error_code,"
-    " error_message, claim_token, object_etag, content_sha256, audio_replaced_at"
+    " error_message, claim_token, object_etag, content_sha256, audio_replaced_at,"
+    " zero_retention, audio_deleted_at, audio_deleted_reason, audio_retention_days"
 )
 _OPEN_STATUSES = [Status.AWAITING_UPLOAD.value, Status.QUEUED.value]
 _UNFINISHED_STATUSES = [*_OPEN_STATUSES, Status.PROCESSING.value]
@@ -66,6 +68,46 @@ class UserStore:
         with self.db.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
             row = cur.execute(sql, params).fetchone()
             return User.model_validate(row) if row else None
+
+    # --- account settings (realtone_core.account) -----------------------------------------
+
+    def retention_days(self, user_id: UUID) -> int | None:
+        """Days the account keeps its audio (0: zero-retention); None: no such account."""
+        with self.db.connection() as conn:
+            row = conn.execute("SELECT retention_days FROM users WHERE id = %s", (user_id,))
+            found = row.fetchone()
+        return int(found[0]) if found else None
+
+    def set_retention_days(self, user_id: UUID, days: int) -> User | None:
+        """Change the account's retention. Zero-retention also applies to the audio its
+        analyses still keep (the scorer and the sweep delete it); None: no such account."""
+        with self.db.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
+            row = cur.execute(
+                "UPDATE users SET retention_days = %s WHERE id = %s RETURNING *", (days, user_id)
+            ).fetchone()
+            if row is not None and days == 0:
+                cur.execute(
+                    "UPDATE analyses SET zero_retention = true WHERE owner_id = %s"
+                    " AND NOT zero_retention AND audio_deleted_at IS NULL",
+                    (user_id,),
+                )
+        return User.model_validate(row) if row else None
+
+    def delete_account(self, user_id: UUID) -> list[UUID] | None:
+        """Delete the account and, in the same transaction, everything of it in Postgres: its
+        analyses and their windows, refresh tokens (by foreign keys that cascade) and the
+        scorer's idempotency records. Returns the ids of the analyses that went; None when
+        there was no such account."""
+        with self.db.connection() as conn:
+            analyses = conn.execute(
+                "DELETE FROM analyses WHERE owner_id = %s RETURNING id", (user_id,)
+            ).fetchall()
+            conn.execute("DELETE FROM idempotency_records WHERE owner_id = %s", (user_id,))
+            gone = conn.execute("DELETE FROM users WHERE id = %s RETURNING id", (user_id,))
+            if gone.fetchone() is None:
+                conn.rollback()
+                return None
+        return [UUID(str(r[0])) for r in analyses]
 
 
 class RefreshTokenStore:
@@ -149,53 +191,60 @@ class AnalysisStore:
         upload_expires_at: datetime,
         idempotency_key: str | None,
         max_in_flight: int | None = None,
+        zero_retention: bool = False,
     ) -> tuple[AnalysisRecord, bool]:
         """Insert an analysis; with an idempotency key already used, return that one instead.
 
         The boolean tells whether the row is new. With ``max_in_flight``, an owner who
         already has that many analyses awaiting upload, queued or processing gets
         ``InFlightLimitReached`` (counted under a per-owner lock: concurrent creates queue up
-        rather than all see room).
+        rather than all see room). An owner whose account is gone gets ``AccountGoneError``.
         """
-        with self.db.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
-            if max_in_flight is not None:
+        try:
+            with self.db.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
+                if max_in_flight is not None:
+                    cur.execute(
+                        "SELECT pg_advisory_xact_lock(hashtextextended(%s, 16))", (str(owner_id),)
+                    )
+                    row = cur.execute(
+                        "SELECT count(*) AS n FROM analyses"
+                        " WHERE owner_id = %s AND status = ANY(%s)",
+                        (owner_id, _UNFINISHED_STATUSES),
+                    ).fetchone()
+                    if row is not None and row["n"] >= max_in_flight:
+                        raise InFlightLimitReached(max_in_flight)
                 cur.execute(
-                    "SELECT pg_advisory_xact_lock(hashtextextended(%s, 16))", (str(owner_id),)
+                    "INSERT INTO analyses (id, owner_id, status, filename, content_type,"
+                    " size_bytes, object_key, upload_expires_at, idempotency_key, zero_retention)"
+                    " VALUES (%s, %s, 'awaiting_upload', %s, %s, %s, %s, %s, %s, %s)"
+                    " ON CONFLICT (owner_id, idempotency_key) WHERE idempotency_key IS NOT NULL"
+                    f" DO NOTHING RETURNING {_ANALYSIS_COLUMNS}",
+                    (
+                        analysis_id,
+                        owner_id,
+                        filename,
+                        content_type,
+                        size_bytes,
+                        object_key,
+                        upload_expires_at,
+                        idempotency_key,
+                        zero_retention,
+                    ),
                 )
-                row = cur.execute(
-                    "SELECT count(*) AS n FROM analyses WHERE owner_id = %s AND status = ANY(%s)",
-                    (owner_id, _UNFINISHED_STATUSES),
-                ).fetchone()
-                if row is not None and row["n"] >= max_in_flight:
-                    raise InFlightLimitReached(max_in_flight)
-            cur.execute(
-                "INSERT INTO analyses (id, owner_id, status, filename, content_type, size_bytes,"
-                " object_key, upload_expires_at, idempotency_key)"
-                " VALUES (%s, %s, 'awaiting_upload', %s, %s, %s, %s, %s, %s)"
-                " ON CONFLICT (owner_id, idempotency_key) WHERE idempotency_key IS NOT NULL"
-                f" DO NOTHING RETURNING {_ANALYSIS_COLUMNS}",
-                (
-                    analysis_id,
-                    owner_id,
-                    filename,
-                    content_type,
-                    size_bytes,
-                    object_key,
-                    upload_expires_at,
-                    idempotency_key,
-                ),
-            )
-            row = cur.fetchone()
-            if row:
-                return AnalysisRecord.model_validate(row), True
-            cur.execute(
-                f"SELECT {_ANALYSIS_COLUMNS} FROM analyses"
-                " WHERE owner_id = %s AND idempotency_key = %s",
-                (owner_id, idempotency_key),
-            )
-            existing = _record(cur.fetchone())
-            assert existing is not None  # the conflict proves the row exists
-            return existing, False
+                row = cur.fetchone()
+                if row:
+                    return AnalysisRecord.model_validate(row), True
+                cur.execute(
+                    f"SELECT {_ANALYSIS_COLUMNS} FROM analyses"
+                    " WHERE owner_id = %s AND idempotency_key = %s",
+                    (owner_id, idempotency_key),
+                )
+                existing = _record(cur.fetchone())
+                assert existing is not None  # the conflict proves the row exists
+                return existing, False
+        except psycopg.errors.ForeignKeyViolation as exc:
+            # A token trusted a little longer than its deleted account (realtone_api.deps).
+            raise AccountGoneError() from exc
 
     def by_idempotency_key(self, owner_id: UUID, idempotency_key: str) -> AnalysisRecord | None:
         found = self._select(
@@ -275,7 +324,59 @@ class AnalysisStore:
             )
             return _record(cur.fetchone())
 
+    def mark_audio_deleted(
+        self, analysis_id: UUID, reason: str, retention_days: int | None = None
+    ) -> AnalysisRecord | None:
+        """The audio object was deleted under the account's retention; the result stays. The
+        first deletion's time and reason are kept. ``updated_at`` does not change: the
+        result did not."""
+        with self.db.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
+            cur.execute(
+                "UPDATE analyses SET audio_deleted_at = COALESCE(audio_deleted_at, now()),"
+                " audio_deleted_reason = COALESCE(audio_deleted_reason, %s),"
+                " audio_retention_days = CASE WHEN audio_deleted_at IS NULL THEN %s"
+                " ELSE audio_retention_days END"
+                f" WHERE id = %s RETURNING {_ANALYSIS_COLUMNS}",
+                (reason, retention_days, analysis_id),
+            )
+            return _record(cur.fetchone())
+
     # --- sweep ----------------------------------------------------------------------------
+
+    def audio_past_retention(
+        self, limit: int = 500
+    ) -> list[tuple[AnalysisRecord, AudioDeletedReason, int | None]]:
+        """Scored or failed analyses whose audio is still kept but must not be: those under
+        zero-retention, and those older than their account's retention (0 days: all of
+        them). Each with the reason and the retention (days) to record."""
+        zero = (
+            f"SELECT {_ANALYSIS_COLUMNS}, 'zero_retention' AS reason, NULL::integer AS days"
+            " FROM analyses WHERE zero_retention AND audio_deleted_at IS NULL"
+            " AND status IN ('completed', 'failed') LIMIT %s"
+        )
+        # Per account, through the partial index on (owner_id, created_at): only the audio
+        # past its account's retention is read, however much is kept within it.
+        aged = (
+            "SELECT a.*, CASE WHEN u.retention_days = 0 THEN 'zero_retention'"
+            " ELSE 'retention_period' END AS reason, NULLIF(u.retention_days, 0) AS days"
+            " FROM users u CROSS JOIN LATERAL ("
+            f"  SELECT {_ANALYSIS_COLUMNS} FROM analyses"
+            "   WHERE owner_id = u.id AND audio_deleted_at IS NULL"
+            "   AND status IN ('completed', 'failed') AND NOT zero_retention"
+            "   AND created_at < now() - make_interval(days => u.retention_days)"
+            "   LIMIT %s) a LIMIT %s"
+        )
+        with self.db.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
+            rows = cur.execute(zero, (limit,)).fetchall()
+            if len(rows) < limit:
+                left = limit - len(rows)
+                rows += cur.execute(aged, (left, left)).fetchall()
+        found: list[tuple[AnalysisRecord, AudioDeletedReason, int | None]] = []
+        for row in rows:
+            zero, days = row.pop("reason") == "zero_retention", row.pop("days")
+            reason: AudioDeletedReason = "zero_retention" if zero else "retention_period"
+            found.append((AnalysisRecord.model_validate(row), reason, days))
+        return found
 
     def expired_unchecked(self, grace_seconds: int, limit: int = 100) -> list[AnalysisRecord]:
         """``expired`` analyses whose upload window closed ``grace_seconds`` ago (an upload

@@ -7,6 +7,11 @@
 * An object that arrived for an analysis that had already expired (an upload started just
   before its policy ran out, whose S3 event was lost) is deleted: it is never scored, so
   it must not be kept either.
+* Retention (``realtone_core.account``): the audio of zero-retention analyses still in
+  storage after scoring (the scorer deletes it at once; this catches a failed delete or an
+  account that switched to zero-retention), and audio older than its account's N days, is
+  deleted and recorded on the analysis; the result stays.
+* Scorer idempotency records that expired are removed.
 
 Runs in the worker every minute and as a scheduled function on AWS.
 """
@@ -20,7 +25,8 @@ from datetime import UTC, datetime
 from urllib.parse import quote_plus
 
 from realtone_core.errors import ErrorCode
-from realtone_core.lifecycle import publish_stored, reconcile_upload
+from realtone_core.idempotency import purge_expired
+from realtone_core.lifecycle import delete_audio, publish_stored, reconcile_upload
 from realtone_core.models import AnalysisRecord, Status
 from realtone_core.s3 import ObjectInfo
 from realtone_core.services import Services
@@ -31,6 +37,8 @@ EXPIRY_GRACE_SECONDS = 60
 # An upload that S3 accepted before its policy expired may still be arriving for a while;
 # an expired analysis's key is looked at once, this long after its window closed.
 LATE_UPLOAD_GRACE_SECONDS = 15 * 60
+# Audio objects deleted under retention per run (a run every few minutes).
+RETENTION_BATCH = 500
 
 
 @dataclass
@@ -39,6 +47,7 @@ class SweepReport:
     requeued: list[str] = field(default_factory=list)
     failed: list[str] = field(default_factory=list)
     late_objects_deleted: list[str] = field(default_factory=list)
+    audio_deleted: list[str] = field(default_factory=list)
 
 
 def requeue_event(bucket: str, key: str, info: ObjectInfo | None = None) -> str:
@@ -101,12 +110,28 @@ def run_sweep(services: Services, queue_url: str) -> SweepReport:
             services.objects.delete(record.object_key)
             report.late_objects_deleted.append(str(record.id))
         store.mark_late_checked(record.id)
-    if report.expired or report.requeued or report.failed or report.late_objects_deleted:
+    enforce_retention(services, report)
+    purge_expired(services.db)
+    if any(vars(report).values()):
         log.info(
-            "sweep: %d expired, %d requeued, %d failed, %d late uploads deleted",
+            "sweep: %d expired, %d requeued, %d failed, %d late uploads deleted,"
+            " %d past retention deleted",
             len(report.expired),
             len(report.requeued),
             len(report.failed),
             len(report.late_objects_deleted),
+            len(report.audio_deleted),
         )
     return report
+
+
+def enforce_retention(services: Services, report: SweepReport) -> None:
+    """Delete the audio that its account's retention no longer keeps (at most
+    ``RETENTION_BATCH`` objects a run; the rest in the next runs)."""
+    store = services.analyses
+    for record, reason, days in store.audio_past_retention(RETENTION_BATCH):
+        deleted = delete_audio(record, reason, days, analyses=store, objects=services.objects)
+        if deleted is not None:
+            # Cached documents say so at once (not after the cache's TTL).
+            publish_stored(store, services.cache, deleted)
+            report.audio_deleted.append(str(record.id))
