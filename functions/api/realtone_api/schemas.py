@@ -94,6 +94,8 @@ class CreateAnalysisRequest(ApiInput):
     filename: str = Field(min_length=1, max_length=255)
     content_type: str = Field(min_length=1, max_length=127)
     size_bytes: int = Field(gt=0)
+    # Webhooks: where this analysis's result is POSTed (over the account's webhook_url).
+    callback_url: str | None = Field(default=None, max_length=2048)
 
 
 class UploadOut(BaseModel):
@@ -106,6 +108,9 @@ class UploadOut(BaseModel):
 class CreateAnalysisResponse(BaseModel):
     analysis: Analysis
     upload: UploadOut
+    # Webhooks: the account's signing secret when a callback_url needed one made (shown
+    # this once), else null.
+    webhook_secret: str | None = None
 
 
 class AnalysisListResponse(BaseModel):

@@ -10,6 +10,7 @@ from uuid import UUID
 from fastapi import APIRouter, Header, Query, Response, status
 from fastapi.concurrency import run_in_threadpool
 
+from realtone_api import callbacks
 from realtone_api.deps import ApiServices, CurrentUser, ServicesDep
 from realtone_api.schemas import (
     AnalysisListResponse,
@@ -50,7 +51,7 @@ def _owned(services: ApiServices, analysis_id: str, owner: UUID) -> AnalysisReco
     "",
     status_code=status.HTTP_201_CREATED,
     response_model=CreateAnalysisResponse,
-    responses=error_responses(409, 415),
+    responses=error_responses(409, 415, 422),
 )
 def create_analysis(
     body: CreateAnalysisRequest,
@@ -59,6 +60,8 @@ def create_analysis(
     idempotency_key: Annotated[str | None, Header(max_length=255)] = None,
 ) -> CreateAnalysisResponse:
     s = services.settings
+    if body.callback_url is not None:  # webhooks: refused before anything is created
+        callbacks.checked_url(s, body.callback_url)
     record, post = lifecycle.create_analysis(
         user.id,
         lifecycle.NewUpload(body.filename, body.content_type, body.size_bytes, idempotency_key),
@@ -74,11 +77,16 @@ def create_analysis(
         cache=services.cache,
         limiter=services.limiter,
     )
+    webhook_secret = None
+    if body.callback_url is not None:
+        callbacks.webhook_store(services).set_callback_url(record.id, body.callback_url)
+        webhook_secret = callbacks.secret_for_new_target(services, user.id)
     return CreateAnalysisResponse(
         analysis=record.to_analysis([]),
         upload=UploadOut(
             url=post.url, fields=post.fields, expires_at=post.expires_at, max_bytes=post.max_bytes
         ),
+        webhook_secret=webhook_secret,
     )
 
 

@@ -24,6 +24,7 @@ from realtone_core.lifecycle import publish_stored, reconcile_upload
 from realtone_core.models import AnalysisRecord, Status
 from realtone_core.s3 import ObjectInfo
 from realtone_core.services import Services
+from realtone_core.webhooks import WebhookQueue, WebhookStore, dispatch
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +40,8 @@ class SweepReport:
     requeued: list[str] = field(default_factory=list)
     failed: list[str] = field(default_factory=list)
     late_objects_deleted: list[str] = field(default_factory=list)
+    # Webhook deliveries that were not on the webhook queue yet (see _send_webhooks).
+    webhooks_queued: list[str] = field(default_factory=list)
 
 
 def requeue_event(bucket: str, key: str, info: ObjectInfo | None = None) -> str:
@@ -101,6 +104,7 @@ def run_sweep(services: Services, queue_url: str) -> SweepReport:
             services.objects.delete(record.object_key)
             report.late_objects_deleted.append(str(record.id))
         store.mark_late_checked(record.id)
+    report.webhooks_queued = _send_webhooks(services)
     if report.expired or report.requeued or report.failed or report.late_objects_deleted:
         log.info(
             "sweep: %d expired, %d requeued, %d failed, %d late uploads deleted",
@@ -110,3 +114,13 @@ def run_sweep(services: Services, queue_url: str) -> SweepReport:
             len(report.late_objects_deleted),
         )
     return report
+
+
+def _send_webhooks(services: Services) -> list[str]:
+    """Webhooks: deliveries made by an analysis's end that nobody sent to the queue (this
+    sweep failed or expired it, an API read found it expired, or the sender died first)."""
+    queue_url = services.settings.webhook_queue_url
+    if not queue_url:
+        return []
+    queue = WebhookQueue(services.sqs, queue_url)
+    return [str(d) for d in dispatch(WebhookStore(services.db), queue)]
