@@ -222,3 +222,27 @@ def test_settings_read_the_schedule(monkeypatch):
         monkeypatch.setenv("REALTONE_WEBHOOK_RETRY_DELAYS", bad)
         with pytest.raises(ConfigError, match="REALTONE_WEBHOOK_RETRY_DELAYS"):
             WebhookSettings.load()
+
+
+def test_the_readme_snippet_verifies_as_the_library_does():
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    section = readme.split("## Webhooks", 1)[1].split("\n## ", 1)[0]
+    code = section.split("```python\n", 1)[1].split("```", 1)[0]
+    namespace: dict[str, object] = {}
+    exec(code, namespace)
+    readme_verify = namespace["verify"]
+    body, now = b'{"id": "x", "status": "completed"}', int(time.time())
+    good = signature_header("whsec_s", now, body)
+    cases = [
+        ("whsec_s", good, body),
+        ("whsec_s", good + ",v1=00", body),
+        ("whsec_t", good, body),
+        ("whsec_s", good, body[:-1]),
+        ("whsec_s", signature_header("whsec_s", now - 400, body), body),
+        ("whsec_s", "v1=" + good.split("v1=")[1], body),
+    ]
+    for secret, header, payload in cases:
+        assert readme_verify(secret, header, payload) == verify_signature(secret, header, payload)
+    assert readme_verify("whsec_s", good, body) is True
