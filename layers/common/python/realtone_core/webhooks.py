@@ -214,6 +214,8 @@ def parse_url(url: str, policy: UrlPolicy) -> Target:
         port = parts.port
     except ValueError as exc:
         raise _invalid(f"Not a valid URL: {exc}") from exc
+    if port == 0:
+        raise _invalid("Port 0 is not a port")
     scheme = parts.scheme.lower()
     if scheme not in ("http", "https"):
         raise _invalid("The URL must start with https://")
