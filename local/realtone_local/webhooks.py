@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import logging
 import signal
 import sys
 import threading
@@ -93,6 +94,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--wait-seconds", type=int, default=1, help="long-poll wait, 0-20 s")
     args = parser.parse_args(argv)
+    # Each try (realtone_core.webhooks logs it) goes to the worker's log.
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     from realtone_api.webhook_handler import get_runtime, handler
 
     runtime = get_runtime()

@@ -246,6 +246,9 @@ def test_the_readme_snippet_verifies_as_the_library_does():
         ("whsec_s", good, body[:-1]),
         ("whsec_s", signature_header("whsec_s", now - 400, body), body),
         ("whsec_s", "v1=" + good.split("v1=")[1], body),
+        ("whsec_s", "", body),
+        ("whsec_s", "garbage", body),
+        ("whsec_s", "t=soon," + good.split(",")[1], body),
     ]
     for secret, header, payload in cases:
         assert readme_verify(secret, header, payload) == verify_signature(secret, header, payload)

@@ -81,8 +81,10 @@ def record_handler(record: SQSRecord, runtime: WebhookRuntime | None = None) -> 
         return "dropped"
     outcome = runtime.sender.attempt(delivery_id)
     if isinstance(outcome, RetryIn):
+        logger.info("webhook try failed", delivery_id=str(delivery_id), retry_in=outcome.seconds)
         runtime.queue.retry_in(record.receipt_handle, outcome.seconds)
         raise RetryLater(f"delivery {delivery_id}: next try in {outcome.seconds} s")
+    logger.info("webhook delivery settled", delivery_id=str(delivery_id), status=outcome.status)
     return outcome.status
 
 
