@@ -122,8 +122,14 @@ def main(argv: list[str] | None = None) -> int:
         )
         credentials = {"email": f"bench-{time.time_ns()}@example.com", "password": "bench-pass"}
         api.post("/v1/auth/register", json=credentials).raise_for_status()
-        token = api.post("/v1/auth/login", json=credentials).json()["access_token"]
-        headers = {"Authorization": f"Bearer {token}"}
+        headers: dict[str, str] = {}
+
+        def log_in() -> None:
+            # Access tokens live 15 minutes; the retry phase takes an hour.
+            token = api.post("/v1/auth/login", json=credentials).json()["access_token"]
+            headers["Authorization"] = f"Bearer {token}"
+
+        log_in()
         ok = Receiver(200)
         latencies = []
         for seed in range(args.analyses):
@@ -159,8 +165,12 @@ def main(argv: list[str] | None = None) -> int:
             ident = submit(api, headers, failing.url, 1000)
             started = time.monotonic()
             while True:
-                items = api.get(f"/v1/analyses/{ident}/deliveries", headers=headers).json()
-                items = items["items"]
+                answer = api.get(f"/v1/analyses/{ident}/deliveries", headers=headers)
+                if answer.status_code == 401:
+                    log_in()
+                    continue
+                items = answer.json()["items"]
+                print(f"{len(failing.hits)} tries so far", end="\r", file=sys.stderr, flush=True)
                 if items and items[0]["status"] != "pending":
                     break
                 if time.monotonic() - started > 2 * 3600:

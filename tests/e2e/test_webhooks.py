@@ -73,6 +73,12 @@ def test_a_result_reaches_the_callback_url_signed_and_soon(api, signed_up, hook)
     latency = hit["at"] - datetime.fromisoformat(document["updated_at"]).timestamp()
     print(f"\nwebhook latency on the running stack: {latency * 1000:.0f} ms")
     assert 0 <= latency < 10
-    log = api.get(f"/v1/analyses/{document['id']}/deliveries", headers=headers).json()
-    (delivery,) = log["items"]
+    # The receiver answers before the try is logged: wait for the log.
+    deadline = time.monotonic() + 10
+    while True:
+        log = api.get(f"/v1/analyses/{document['id']}/deliveries", headers=headers).json()
+        (delivery,) = log["items"]
+        if delivery["status"] != "pending" or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
     assert delivery["status"] == "succeeded" and delivery["attempts"][0]["status_code"] == 204
