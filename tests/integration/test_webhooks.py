@@ -23,7 +23,10 @@ from realtone_core.config import WebhookSettings
 from realtone_core.models import Status
 from realtone_core.sweep import run_sweep
 from realtone_core.webhooks import (
+    Done,
     Target,
+    UrlPolicy,
+    WebhookSender,
     WebhookStore,
     post,
     verify_signature,
@@ -361,6 +364,30 @@ def test_the_request_goes_to_the_checked_address_with_the_host_name_kept(receive
     assert hit.headers["Host"] == f"hooks.example.com:{port}" and hit.path == "/p?q=1"
 
 
+def test_the_next_address_is_tried_when_one_takes_no_connection(
+    client, new_user, services, receiver
+):
+    hook = receiver()
+    headers = new_user()
+    body = {"filename": "x.wav", "content_type": "audio/wav", "size_bytes": 100}
+    created = client.post("/v1/analyses", headers=headers, json={**body, "callback_url": hook.url})
+    ident = uuid.UUID(created.json()["analysis"]["id"])
+    services.analyses.fail(ident, "internal_error", "test")
+    store = WebhookStore(services.db)
+    (delivery,) = store.for_analysis(ident)
+    # The name resolves to two loopback addresses; nothing listens on the first.
+    sender = WebhookSender(
+        store,
+        services.analyses,
+        UrlPolicy(require_https=False, allow_loopback=True),
+        resolver=lambda host, port: ["127.0.0.2", "127.0.0.1"],
+    )
+    assert sender.attempt(delivery.id) == Done("succeeded")
+    assert len(hook.hits) == 1
+    (logged,) = store.for_analysis(ident)
+    assert logged.status == "succeeded" and logged.attempts[0].status_code == 200
+
+
 def test_redirects_are_not_followed_and_slow_receivers_time_out(receiver):
     moved = receiver(status=lambda n: 302)
     target = Target(
@@ -369,6 +396,11 @@ def test_redirects_are_not_followed_and_slow_receivers_time_out(receiver):
     result = post(target, "127.0.0.1", b"{}", {}, 2.0)
     assert not result.ok and result.status_code == 302
     assert "not followed" in (result.error or "") and len(moved.hits) == 1
+    closed = Target(
+        url="", scheme="http", host="127.0.0.2", port=moved.server.server_port, path="/"
+    )
+    refused = post(closed, "127.0.0.2", b"{}", {}, 2.0)
+    assert not refused.connected and refused.error.startswith("connecting to 127.0.0.2:")
     slow = receiver(delay=1.5)
     target = Target(url="", scheme="http", host="127.0.0.1", port=slow.server.server_port, path="/")
     started = time.monotonic()

@@ -321,6 +321,8 @@ class AttemptResult:
     error: str | None
     duration_ms: int
     excerpt: str | None = None
+    # False when no connection was made (the next address may be tried).
+    connected: bool = True
 
     @property
     def ok(self) -> bool:
@@ -374,6 +376,11 @@ def post(
     def took() -> int:
         return int((time.perf_counter() - started) * 1000)
 
+    try:
+        conn.connect()
+    except OSError as exc:  # timeouts and TLS handshakes included
+        reason = "timed out" if isinstance(exc, TimeoutError) else f"{type(exc).__name__}: {exc}"
+        return AttemptResult(None, f"connecting to {address}: {reason}"[:300], took(), None, False)
     try:
         conn.request("POST", target.path, body=body, headers=headers)
         response = conn.getresponse()
@@ -758,4 +765,10 @@ class WebhookSender:
             DELIVERY_HEADER: str(delivery.id),
             SIGNATURE_HEADER: signature_header(secret, int(self.clock()), body),
         }
-        return self.send(target, addresses[0], body, headers, self.timeout_seconds)
+        # Each address the name has, until one takes the connection.
+        result = AttemptResult(None, "no address", 0)
+        for address in addresses:
+            result = self.send(target, address, body, headers, self.timeout_seconds)
+            if result.connected:
+                break
+        return result
