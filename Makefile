@@ -45,7 +45,7 @@ install-browser: $(BROWSER) ## Install Debian's Chromium for the browser tests
 
 install: $(STAMP) $(LS_STAMP) ## Install everything into .venv (and LocalStack into .venv-localstack)
 
-run: install ## Start Postgres, Redis, LocalStack, the API (http://127.0.0.1:8000) and a scorer worker
+run: install ## Start Postgres, Redis, LocalStack, the API (http://127.0.0.1:8000), a scorer worker and the webhook worker
 	$(VENV)/bin/realtone-local run
 
 lint: $(STAMP) ## ruff + mypy
@@ -57,7 +57,7 @@ lint-template: $(SAM_STAMP) ## cfn-lint and sam validate --lint on template.yaml
 	$(SAM_VENV)/bin/cfn-lint template.yaml
 	$(SAM_ENV) $(SAM_VENV)/bin/sam validate --lint --template template.yaml
 
-sam-build: $(SAM_STAMP) ## sam build of the zip function (its code also serves MigrationsFunction) + layer; import it in a clean Python
+sam-build: $(SAM_STAMP) ## sam build of the zip function (its code also serves the migrations, sweep and webhook functions) + layer; import it in a clean Python
 	@command -v python3.11 >/dev/null || { echo "sam build needs python3.11 on PATH"; exit 1; }
 	rm -rf $(SAM_BUILD_DIR)
 	$(SAM_ENV) $(SAM_VENV)/bin/sam build ApiFunction --template template.yaml --build-dir $(SAM_BUILD_DIR)
@@ -65,7 +65,7 @@ sam-build: $(SAM_STAMP) ## sam build of the zip function (its code also serves M
 	cd /tmp && env -i PATH=/usr/bin:/bin PYTHONPATH=$(CURDIR)/$(SAM_BUILD_DIR)/ApiFunction:$(CURDIR)/$(SAM_BUILD_DIR)/CommonLayer/python \
 		AWS_REGION=eu-central-1 REALTONE_BUCKET=realtone-audio REALTONE_QUEUE_URL=https://sqs.eu-central-1.amazonaws.com/1/q \
 		REALTONE_ENV=prod REALTONE_JWT_SECRET=sam-build-import-check-not-a-real-secret-0123456789 \
-		$$(python3.11 -c 'import sys; print(sys.executable)') -c "import realtone_api.main, realtone_api.migrations_resource, realtone_api.sweep_handler; print('built API imports cleanly')"
+		$$(python3.11 -c 'import sys; print(sys.executable)') -c "import realtone_api.main, realtone_api.migrations_resource, realtone_api.sweep_handler, realtone_api.webhook_handler; print('built API imports cleanly')"
 
 invoke: install ## Replay an event through a real handler with the running `make run` stack: make invoke FN=api|scorer EVENT=tests/events/api-health.json [SET="EMAIL=a@b.c"]
 	$(VENV)/bin/realtone-local invoke --function $(FN) --event $(EVENT) $(foreach kv,$(SET),--set $(kv))

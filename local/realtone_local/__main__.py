@@ -32,6 +32,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         with DevStack(options) as stack:
             stack.start_worker()
+            stack.start_webhook_worker()
             stack.start_api()
             stack.write_env(ENV_FILE)
             print(
@@ -40,6 +41,7 @@ def run(args: argparse.Namespace) -> int:
                 f"  API docs   {stack.api_url}/docs\n"
                 f"  health     {stack.api_url}/health\n"
                 f"  S3/SQS     {stack.env['REALTONE_AWS_ENDPOINT_URL']} (LocalStack)\n"
+                f"  webhooks   delivered by a local worker (log: webhooks.log)\n"
                 f"  logs       {options.log_dir}/\n"
                 f"Press Ctrl-C to stop.\n",
                 flush=True,
@@ -80,7 +82,8 @@ def main(argv: list[str] | None = None) -> int:
         prog="realtone-local",
         description=(
             "Run RealTone on this machine: Postgres and Redis (the configured ones when "
-            "reachable, else private ones), LocalStack S3+SQS, the API and a scorer worker."
+            "reachable, else private ones), LocalStack S3+SQS, the API, a scorer worker and a"
+            " webhook worker."
         ),
     )
     sub = parser.add_subparsers(dest="command", required=True)

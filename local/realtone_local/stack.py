@@ -129,6 +129,10 @@ class DevStack:
             "REALTONE_CORS_ORIGINS": origins,
             "REALTONE_MODEL": o.model,
             "REALTONE_MAX_RECEIVE_COUNT": "3",
+            # Webhooks: deliveries go through the template's queue; receivers on this
+            # machine are allowed (dev only: REALTONE_ENV=dev above).
+            "REALTONE_WEBHOOK_QUEUE_URL": self.outputs["WebhookQueueUrl"],
+            "REALTONE_WEBHOOK_ALLOW_LOOPBACK": "true",
             "POWERTOOLS_TRACE_DISABLED": "true",
             "POWERTOOLS_METRICS_NAMESPACE": "RealTone",
         }
@@ -203,6 +207,17 @@ class DevStack:
             "worker",
             [sys.executable, "-m", "realtone_scorer.worker", "--wait-seconds", "2"],
             self.options.log_dir / "worker.log",
+            env=self.env,
+        )
+        self.children.append(child)
+        return child
+
+    def start_webhook_worker(self) -> Child:
+        """Delivers webhooks as the WebhookFunction's event source would."""
+        child = Child(
+            "webhooks",
+            [sys.executable, "-m", "realtone_local.webhooks", "--wait-seconds", "1"],
+            self.options.log_dir / "webhooks.log",
             env=self.env,
         )
         self.children.append(child)

@@ -1,4 +1,5 @@
-"""E2E fixtures: the API (uvicorn) and a scorer worker running as `make run` starts them."""
+"""E2E fixtures: the API (uvicorn), a scorer worker and the webhook worker running as `make run`
+starts them."""
 
 from __future__ import annotations
 
@@ -17,12 +18,13 @@ from tests.accounts import sign_up
 @pytest.fixture(scope="package")
 def running(stack: DevStack) -> Iterator[DevStack]:
     worker = stack.start_worker()
+    webhooks = stack.start_webhook_worker()
     api = stack.start_api()
     # The worker has loaded its model (and published its card) once /health names it: on a
     # busy machine that can come well after the API answers.
     wait_until(lambda: _scorer_ready(stack.api_url), 180, "waiting for the scorer", worker)
     yield stack
-    for child in (api, worker):
+    for child in (api, webhooks, worker):
         child.stop()
         stack.children.remove(child)
 

@@ -378,3 +378,46 @@ def test_zero_retention_says_the_audio_is_not_kept_and_the_account_can_be_delete
     page.get_by_label("Password").fill("ui-password-1")
     page.get_by_role("button", name="Log in", exact=True).click()
     page.locator("#auth-error").get_by_text("Wrong email or password.").wait_for()
+
+
+def test_a_result_shows_its_webhook_deliveries(page, tmp_path):
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    class Failing(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers["Content-Length"]))
+            self.send_response(503)
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Failing)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    hook = f"http://127.0.0.1:{server.server_port}/hook"
+    try:
+        sign_up(page)
+        # The account's default endpoint, set with the page's own session.
+        status = page.evaluate(
+            """async (url) => {
+                const s = JSON.parse(localStorage.getItem("realtone.session"));
+                const r = await fetch("/v1/account", {method: "PATCH", headers: {
+                    "Content-Type": "application/json", Authorization: `Bearer ${s.access}`},
+                    body: JSON.stringify({webhook_url: url})});
+                return r.status;
+            }""",
+            hook,
+        )
+        assert status == 200
+        upload(page, tmp_path, "hooked.wav", wav_bytes(5.0, seed=8))
+        page.locator("#verdict-label").wait_for(timeout=60_000)
+        card = page.locator("#deliveries-card")
+        card.wait_for(timeout=20_000)
+        page.locator("#deliveries ol li").first.wait_for(timeout=20_000)
+        text = card.inner_text()
+        assert f"analysis.completed → {hook}: retrying" in text
+        assert "HTTP 503" in text and "next try" in text
+    finally:
+        server.shutdown()
+        server.server_close()

@@ -26,6 +26,7 @@ import httpx
 import pytest
 
 from realtone_core.models import Status
+from realtone_core.webhooks import WebhookQueue, WebhookStore, dispatch
 from realtone_local.resources import load_template
 from realtone_local.stack import REGION, ROOT, DevStack
 from realtone_local.template_env import Deployment, function_environment, task_environment
@@ -62,6 +63,7 @@ def deployment(stack: DevStack) -> Deployment:
             "ScoreQueue": queue_url,
             "HeavyScoreQueue": stack.outputs["HeavyScoreQueueUrl"],
             "ScoreDeadLetterQueue": stack.outputs["ScoreDeadLetterQueueUrl"],
+            "WebhookQueue": stack.outputs["WebhookQueueUrl"],
             "AudioBucket": stack.outputs["AudioBucketName"],
             "CommonLayer": f"arn:aws:lambda:{REGION}:{ACCOUNT}:layer:common:1",
         },
@@ -256,7 +258,56 @@ def test_sweep_function_boots_and_sweeps(stack, deployment, tmp_path):
         "failed",
         "late_objects_deleted",
         "audio_deleted",
+        "webhooks_queued",
     }
+
+
+def test_webhook_function_boots_and_applies_the_production_url_rules(
+    stack, deployment, services, client, new_user, response_url, tmp_path
+):
+    """In prod (https only, no loopback) a delivery to a loopback receiver is refused at
+    delivery time: the try is logged and its message hidden until the next one is due."""
+    env = lambda_environment(stack, deployment, "WebhookFunction")
+    assert env["REALTONE_ENV"] == "prod" and "REALTONE_JWT_SECRET" not in env
+    assert env["REALTONE_WEBHOOK_QUEUE_URL"] == stack.outputs["WebhookQueueUrl"]
+    assert env["REALTONE_WEBHOOK_RETRY_DELAYS"] == "60,240,600,1200,1500"
+    queue_url = env["REALTONE_WEBHOOK_QUEUE_URL"]
+    receiver_url, received = response_url
+    headers = new_user()
+    created = client.post(
+        "/v1/analyses",
+        headers=headers,
+        json={
+            "filename": "boot.wav",
+            "content_type": "audio/wav",
+            "size_bytes": 100,
+            # Accepted by the dev API of the tests (loopback allowed there).
+            "callback_url": receiver_url,
+        },
+    )
+    assert created.status_code == 201, created.text
+    ident = uuid.UUID(created.json()["analysis"]["id"])
+    services.analyses.fail(ident, "internal_error", "boot test")
+    store = WebhookStore(services.db)
+    while msgs := services.sqs.receive_message(QueueUrl=queue_url).get("Messages"):
+        for m in msgs:
+            services.sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=m["ReceiptHandle"])
+    (delivery_id,) = dispatch(store, WebhookQueue(services.sqs, queue_url), ident)
+    (message,) = services.sqs.receive_message(
+        QueueUrl=queue_url, AttributeNames=["All"], WaitTimeSeconds=2
+    )["Messages"]
+    arn = services.sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])
+    event = to_lambda_event([message], arn["Attributes"]["QueueArn"], REGION)
+    (response,) = invoke(env, "realtone_api.webhook_handler:handler", [event], tmp_path)
+    assert response == {"batchItemFailures": [{"itemIdentifier": message["MessageId"]}]}
+    assert received == []
+    (logged,) = store.for_analysis(ident)
+    assert logged.id == delivery_id and logged.status == "pending"
+    (attempt,) = logged.attempts
+    assert attempt.error is not None and attempt.error.startswith("refused: Only https")
+    # Hidden until the next try (about a minute in production).
+    assert attempt.next_retry_at is not None
+    assert services.sqs.receive_message(QueueUrl=queue_url).get("Messages") is None
 
 
 def test_migrations_resource_boots_and_answers_cloudformation(
@@ -280,6 +331,7 @@ def test_every_function_of_the_template_is_booted_here():
         "SweepFunction",
         "MigrationsFunction",
         "StreamFunction",
+        "WebhookFunction",
     }
     assert functions == booted
     tasks = {n for n, r in TEMPLATE["Resources"].items() if r["Type"] == "AWS::ECS::TaskDefinition"}

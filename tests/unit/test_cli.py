@@ -115,6 +115,41 @@ class FakeService:
             "created_at": "2025-01-02T03:04:05Z",
             "retention_days": 30,
         }
+        self.callbacks: dict[str, str] = {}
+
+    def deliveries(self, ident: str) -> list[dict[str, Any]]:
+        if ident not in self.callbacks:
+            return []
+        attempt = {
+            "attempt": 1,
+            "started_at": "2025-01-02T03:04:07Z",
+            "duration_ms": 12,
+            "status_code": 500,
+            "error": None,
+            "response_excerpt": "no",
+            "next_retry_at": "2025-01-02T03:05:07Z",
+        }
+        return [
+            {
+                "id": "d-1",
+                "event": "analysis.completed",
+                "url": self.callbacks[ident],
+                "status": "pending",
+                "created_at": "2025-01-02T03:04:06Z",
+                "next_attempt_at": "2025-01-02T03:05:07Z",
+                "completed_at": None,
+                "attempts": [
+                    attempt,
+                    {
+                        **attempt,
+                        "attempt": 2,
+                        "status_code": None,
+                        "error": "timed out after 10 s",
+                        "next_retry_at": None,
+                    },
+                ],
+            }
+        ]
 
     def document(self, ident: str) -> dict[str, Any]:
         n = self.polls[ident]
@@ -153,13 +188,21 @@ class FakeService:
         if method == "POST" and path == "/v1/analyses":
             body = json.loads(request.content)
             ident = str(uuid.uuid4())
+            callback_url = body.pop("callback_url", None)
             self.analyses[ident] = {"id": ident, "status": "awaiting_upload", **body}
             self.polls[ident] = -1
             fields = {"key": f"u/{ident}", "Content-Type": body["content_type"], "policy": "p"}
             upload_spec = {"url": STORAGE, "fields": fields, "expires_at": "x", "max_bytes": 1}
-            return httpx.Response(
-                201, json={"analysis": self.analyses[ident], "upload": upload_spec}
-            )
+            created = {"analysis": self.analyses[ident], "upload": upload_spec}
+            if callback_url is not None:
+                self.callbacks[ident] = callback_url
+                created["webhook_secret"] = None if len(self.callbacks) > 1 else "whsec_once"
+            return httpx.Response(201, json=created)
+        deliveries = re.fullmatch(r"/v1/analyses/([^/]+)/deliveries", path)
+        if deliveries:
+            if deliveries[1] not in self.analyses:
+                return httpx.Response(404, json={"error": {"code": "not_found", "message": "No"}})
+            return httpx.Response(200, json={"items": self.deliveries(deliveries[1])})
         if path.endswith("/events"):  # an API without event streams: the CLI polls
             return httpx.Response(404, json={"error": {"code": "not_found", "message": "No"}})
         match = re.fullmatch(r"/v1/analyses/([^/]+)", path)
@@ -228,6 +271,7 @@ COMMANDS = [
     "account",
     "history",
     "show",
+    "deliveries",
     "delete",
 ]
 
@@ -1061,6 +1105,33 @@ def test_deleting_the_account_with_yes_asks_nothing(logged_in, service, capsys, 
     assert main.main(["account", "--delete", "--yes"]) == 0
     assert service.account is None and config.load() is None
     assert main.main(["account", "--delete", "--yes"]) == 2  # no session any more
+
+
+def test_callback_url_and_the_delivery_log(logged_in, service, clip, capsys):
+    hook = "https://hooks.example.com/realtone"
+    assert main.main(["analyze", "--json", "--callback-url", hook, str(clip)]) == 0
+    captured = capsys.readouterr()
+    ident = json.loads(captured.out)[0]["analysis"]["id"]
+    # The secret made for the first webhook target is shown once, on stderr even with --json.
+    assert "webhook signing secret (shown only now; keep it): whsec_once" in captured.err
+    created = next(r for r in service.log if r.method == "POST" and r.url.path == "/v1/analyses")
+    assert json.loads(created.content)["callback_url"] == hook
+    assert main.main(["analyze", "--quiet", "--callback-url", hook, str(clip)]) == 0
+    assert "whsec" not in capsys.readouterr().err
+    assert main.main(["deliveries", ident]) == 0
+    out = capsys.readouterr().out
+    assert f"analysis.completed -> {hook}: pending (delivery d-1)" in out
+    assert "try 1 at 2025-01-02T03:04:07Z: HTTP 500 in 12 ms, next try 2025-01-02T03:05:07Z" in out
+    assert "try 2 at 2025-01-02T03:04:07Z: timed out after 10 s in 12 ms" in out
+    assert main.main(["deliveries", ident, "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["items"][0]["id"] == "d-1"
+    assert main.main(["analyze", "--quiet", str(clip)]) == 0
+    plain = json.loads(json.dumps(list(service.analyses)))[-1]
+    capsys.readouterr()
+    assert main.main(["deliveries", plain]) == 0
+    assert "no webhook deliveries" in capsys.readouterr().out
+    assert main.main(["deliveries", "nope"]) == 2
+    assert "no such analysis: nope" in capsys.readouterr().err
 
 
 # -- rendering ----------------------------------------------------------------------------------

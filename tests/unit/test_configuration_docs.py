@@ -8,7 +8,7 @@ from pathlib import Path
 from pydantic import AliasChoices
 
 from realtone_api.settings import ApiSettings
-from realtone_core.config import CoreSettings, MigrationSettings, SweepSettings
+from realtone_core.config import CoreSettings, MigrationSettings, SweepSettings, WebhookSettings
 from realtone_scorer.settings import ScorerSettings
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -17,7 +17,14 @@ SOURCES = ["layers", "functions", "clients", "local", "template.yaml"]
 
 def variables_read() -> set[str]:
     names: set[str] = set()
-    for cls in (MigrationSettings, CoreSettings, SweepSettings, ApiSettings, ScorerSettings):
+    for cls in (
+        MigrationSettings,
+        CoreSettings,
+        SweepSettings,
+        ApiSettings,
+        ScorerSettings,
+        WebhookSettings,
+    ):
         for field_name, field in cls.model_fields.items():
             alias = field.validation_alias
             if isinstance(alias, AliasChoices):

@@ -82,6 +82,8 @@ def exit_code(results: list[FileResult]) -> int:
 class Options:
     timeout: float = 600.0
     json: bool = False
+    # Webhooks: where the API POSTs each result when it is ready.
+    callback_url: str | None = None
     quiet: bool = False
     color: bool = False
     out: TextIO = field(default_factory=lambda: sys.stdout)
@@ -125,14 +127,19 @@ def upload_one(client: Client, path: Path, options: Options) -> dict[str, Any]:
     declared = content_type(path)
     key = str(uuid.uuid4())  # the same key on a retry: never two analyses for one file
     try:
-        created = client.create_analysis(path.name, declared, size, key)
+        created = client.create_analysis(path.name, declared, size, key, options.callback_url)
     except ApiError as exc:
         wait = _retry_delay(exc)
         if wait is None:
             raise
         options.err.write(f"{path.name}: {exc.message}; trying again in {wait:.0f} s\n")
         options.sleeper(wait)
-        created = client.create_analysis(path.name, declared, size, key)
+        created = client.create_analysis(path.name, declared, size, key, options.callback_url)
+    if created.get("webhook_secret"):
+        # Shown once, whatever the output mode: without it no delivery can be verified.
+        options.err.write(
+            f"webhook signing secret (shown only now; keep it): {created['webhook_secret']}\n"
+        )
     analysis: dict[str, Any] = created["analysis"]
     progress = (
         render.Progress(f"uploading {path.name}", size, stream=options.err)

@@ -254,16 +254,32 @@ class Client:
         return data
 
     def create_analysis(
-        self, filename: str, content_type: str, size_bytes: int, idempotency_key: str
+        self,
+        filename: str,
+        content_type: str,
+        size_bytes: int,
+        idempotency_key: str,
+        callback_url: str | None = None,
     ) -> dict[str, Any]:
-        """``POST /v1/analyses`` → ``{analysis, upload: {url, fields, expires_at, max_bytes}}``."""
+        """``POST /v1/analyses`` → ``{analysis, upload: {url, fields, expires_at, max_bytes}}``
+        (and ``webhook_secret`` when a ``callback_url`` made the account's secret)."""
+        body: dict[str, Any] = {
+            "filename": filename,
+            "content_type": content_type,
+            "size_bytes": size_bytes,
+        }
+        if callback_url is not None:
+            body["callback_url"] = callback_url
         data: dict[str, Any] = self.request(
-            "POST",
-            "/v1/analyses",
-            json={"filename": filename, "content_type": content_type, "size_bytes": size_bytes},
-            headers={"Idempotency-Key": idempotency_key},
+            "POST", "/v1/analyses", json=body, headers={"Idempotency-Key": idempotency_key}
         ).json()
         return data
+
+    def list_deliveries(self, analysis_id: str) -> list[dict[str, Any]]:
+        """``GET /v1/analyses/{id}/deliveries``: the webhook deliveries and their tries."""
+        data = self.request("GET", f"/v1/analyses/{analysis_id}/deliveries").json()
+        items: list[dict[str, Any]] = data["items"]
+        return items
 
     def get_analysis(self, analysis_id: str, etag: str | None = None) -> Poll:
         headers = {"If-None-Match": etag} if etag else {}

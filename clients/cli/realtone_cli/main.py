@@ -117,6 +117,13 @@ sessions. The saved session here is removed too.
 exit codes: 0 shown, changed or deleted; 2 error (not logged in, bad --retention, API
 unreachable, deletion not confirmed)
 """
+DELIVERIES_EPILOG = """\
+examples:
+  realtone analyze --callback-url https://hooks.example.com/realtone call.wav
+  realtone deliveries 0b0f5f0e-5c2a-4f7e-9d3e-2a6d1f0c9b11
+
+exit codes: 0 shown (also when there is none), 2 error ("no such analysis", not logged in)
+"""
 DELETE_EPILOG = """\
 example:
   realtone delete 0b0f5f0e-5c2a-4f7e-9d3e-2a6d1f0c9b11
@@ -262,6 +269,7 @@ def cmd_whoami(args: argparse.Namespace) -> int:
 def cmd_analyze(args: argparse.Namespace) -> int:
     options = analyze.Options(
         timeout=args.timeout,
+        callback_url=args.callback_url,
         json=args.json,
         quiet=args.quiet,
         color=not args.json and render.use_color(sys.stdout),
@@ -311,6 +319,19 @@ def cmd_show(args: argparse.Namespace) -> int:
         print(json.dumps(analysis, indent=2))
     else:
         print(render.analysis_report(analysis, render.use_color(sys.stdout)))
+    return EXIT_OK
+
+
+def cmd_deliveries(args: argparse.Namespace) -> int:
+    with make_client(args) as client:
+        try:
+            items = client.list_deliveries(args.id)
+        except ApiError as exc:
+            raise _no_such_analysis(exc, args.id) from exc
+    if args.json:
+        print(json.dumps({"items": items}, indent=2))
+    else:
+        print(render.deliveries_report(items))
     return EXIT_OK
 
 
@@ -565,6 +586,12 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="SECONDS",
         help="how long to wait for each result after its upload (default: 600)",
     )
+    p.add_argument(
+        "--callback-url",
+        metavar="URL",
+        help="also have each result POSTed (signed) to this https URL when it is ready;"
+        " `realtone deliveries ID` shows how that went",
+    )
 
     p = command(
         "history",
@@ -590,6 +617,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("id", metavar="ID", help="the analysis id (see `realtone history`)")
     p.add_argument("--json", action="store_true", help="print the analysis as JSON")
+
+    p = command(
+        "deliveries",
+        "show the webhook deliveries of an analysis",
+        "Show the webhook deliveries of one analysis (GET /v1/analyses/{id}/deliveries):"
+        "\nwhere its result was POSTed, and every try with its answer or error.",
+        DELIVERIES_EPILOG,
+        cmd_deliveries,
+    )
+    p.add_argument("id", metavar="ID", help="the analysis id (see `realtone history`)")
+    p.add_argument("--json", action="store_true", help="print {items: [...]} as JSON")
 
     p = command(
         "delete",

@@ -404,3 +404,24 @@ def tally(outcomes: list[str]) -> str:
     parts = [f"{counts[k]} {k}" for k in order if k in counts]
     parts += [f"{n} {k}" for k, n in counts.items() if k not in order]
     return f"{len(outcomes)} files: " + ", ".join(parts)
+
+
+def deliveries_report(items: list[dict[str, Any]]) -> str:
+    """The webhook deliveries of an analysis, one line per try."""
+    if not items:
+        return "no webhook deliveries (no callback_url and no account webhook_url)"
+    lines = []
+    for d in items:
+        lines.append(f"{d['event']} -> {d['url']}: {d['status']} (delivery {d['id']})")
+        for a in d.get("attempts") or []:
+            answer = f"HTTP {a['status_code']}" if a.get("status_code") else ""
+            if a.get("error"):
+                answer = f"{answer} {a['error']}".strip()
+            retry = f", next try {a['next_retry_at']}" if a.get("next_retry_at") else ""
+            lines.append(
+                f"  try {a['attempt']} at {a['started_at']}: {answer} in {a['duration_ms']} ms"
+                f"{retry}"
+            )
+        if d["status"] == "pending" and d.get("next_attempt_at") and not d.get("attempts"):
+            lines.append(f"  first try due {d['next_attempt_at']}")
+    return "\n".join(lines)

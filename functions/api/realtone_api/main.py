@@ -10,7 +10,7 @@ from mangum import Mangum
 
 from realtone_api.errors import install_error_handlers
 from realtone_api.middleware import AccessLog, BodySizeLimit, SecurityHeaders
-from realtone_api.routes import account, analyses, auth, health, ui
+from realtone_api.routes import account, analyses, auth, deliveries, health, ui
 from realtone_api.settings import get_settings
 
 logger = Logger(service="realtone-api")
@@ -42,6 +42,8 @@ def create_app() -> FastAPI:
     app.add_middleware(AccessLog, logger=logger)
     app.add_middleware(SecurityHeaders, settings=settings)
     for router in (auth.router, account.router, analyses.router, health.router, ui.router):
+        app.include_router(router)
+    for router in (account.router, deliveries.router):  # webhooks
         app.include_router(router)
     app.mount("/static", StaticFiles(directory=ui.STATIC_DIR), name="static")
     return app

@@ -16,6 +16,7 @@ from pydantic import (
 
 from realtone_core.account import MAX_RETENTION_DAYS, Retention, check_retention, from_days
 from realtone_core.models import Analysis, User, UtcDatetime
+from realtone_core.webhooks import AccountWebhook
 
 
 class ErrorDetail(BaseModel):
@@ -96,6 +97,8 @@ class CreateAnalysisRequest(ApiInput):
     filename: str = Field(min_length=1, max_length=255)
     content_type: str = Field(min_length=1, max_length=127)
     size_bytes: int = Field(gt=0)
+    # Webhooks: where this analysis's result is POSTed (over the account's webhook_url).
+    callback_url: str | None = Field(default=None, max_length=2048)
 
 
 class UploadOut(BaseModel):
@@ -108,6 +111,9 @@ class UploadOut(BaseModel):
 class CreateAnalysisResponse(BaseModel):
     analysis: Analysis
     upload: UploadOut
+    # Webhooks: the account's signing secret when a callback_url needed one made (shown
+    # this once), else null.
+    webhook_secret: str | None = None
 
 
 class AnalysisListResponse(BaseModel):
@@ -142,14 +148,23 @@ class AccountOut(BaseModel):
     email: str
     created_at: UtcDatetime
     retention_days: Retention = Field(description=_RETENTION_DESCRIPTION)
+    # Where results go when an analysis names no callback_url (null: nowhere).
+    webhook_url: str | None = None
+    # When the signing secret was made (null: none yet); the secret itself is never shown
+    # again, except in webhook_secret of the answer that created it.
+    webhook_secret_created_at: UtcDatetime | None = None
+    webhook_secret: str | None = None
 
     @classmethod
-    def of(cls, user: User) -> AccountOut:
+    def of(cls, user: User, webhooks: AccountWebhook, secret: str | None = None) -> AccountOut:
         return cls(
             id=user.id,
             email=user.email,
             created_at=user.created_at,
             retention_days=from_days(user.retention_days),
+            webhook_url=webhooks.webhook_url,
+            webhook_secret_created_at=webhooks.secret_created_at,
+            webhook_secret=secret,
         )
 
 
@@ -159,8 +174,15 @@ class AccountUpdate(ApiInput):
     model_config = ConfigDict(extra="forbid")
 
     retention_days: Retention | None = Field(default=None, description=_RETENTION_DESCRIPTION)
+    # Absent: unchanged; null: no default endpoint.
+    webhook_url: str | None = Field(default=None, max_length=2048)
 
     @field_validator("retention_days", mode="before")
     @classmethod
     def _retention(cls, value: Any) -> Retention:
         return check_retention(value)
+
+
+class WebhookSecretOut(BaseModel):
+    webhook_secret: str
+    created_at: UtcDatetime

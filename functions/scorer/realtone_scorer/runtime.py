@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from functools import lru_cache, partial
 from pathlib import Path
+from uuid import UUID
 
 from aws_lambda_powertools import Logger
 
@@ -14,6 +16,7 @@ from realtone_core.s3 import s3_client
 from realtone_core.scorer_card import MODEL_CARD_KEY
 from realtone_core.services import Services
 from realtone_core.sqs import HeavyQueue
+from realtone_core.webhooks import WebhookQueue, WebhookStore, dispatch
 from realtone_scorer.checkpoints import load_detector
 from realtone_scorer.pooling import PooledDetector
 from realtone_scorer.settings import ScorerSettings, get_settings
@@ -87,4 +90,13 @@ def get_scorer() -> Scorer:
         max_upload_bytes=settings.max_upload_bytes,
         batch_size=settings.batch_size,
         quota=runtime.quota,
+        announce=_announcer(services, settings.webhook_queue_url),
     )
+
+
+def _announcer(services: Services, queue_url: str | None) -> Callable[[UUID], object] | None:
+    """Webhooks: queues the deliveries an analysis's end created (none without a queue)."""
+    if not queue_url:
+        return None
+    store, queue = WebhookStore(services.db), WebhookQueue(services.sqs, queue_url)
+    return lambda analysis_id: dispatch(store, queue, analysis_id)

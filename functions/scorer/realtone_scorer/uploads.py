@@ -131,6 +131,8 @@ class Scorer:
     max_upload_bytes: int = 100 * 1024 * 1024
     batch_size: int = 8
     quota: QuotaPort | None = None
+    # Webhooks: sends the deliveries of an analysis that just ended to the webhook queue.
+    announce: Callable[[UUID], object] | None = None
 
     def process_upload(self, s3_object: S3Object, delivery: Delivery) -> Outcome:
         """Score the object once; redeliveries and stale events are skipped.
@@ -167,6 +169,7 @@ class Scorer:
             )
             if failed:
                 self.publish(self._apply_retention(failed), [])
+                self._announce(analysis_id)
             return Outcome.FAILED
         except Exception:
             if delivery.is_last:
@@ -185,6 +188,7 @@ class Scorer:
                 )
                 if failed:
                     self.publish(self._apply_retention(failed), [])
+                    self._announce(analysis_id)
             else:
                 logger.exception(
                     "scoring failed; the message will be retried",
@@ -201,6 +205,7 @@ class Scorer:
             )
             return Outcome.SKIPPED
         self.publish(self._apply_retention(completed), result.chunks)
+        self._announce(analysis_id)
         logger.info(
             "analysis completed",
             analysis_id=str(analysis_id),
@@ -228,6 +233,16 @@ class Scorer:
             return record
         logger.info("zero-retention: audio deleted", analysis_id=str(record.id))
         return deleted or record
+
+    def _announce(self, analysis_id: UUID) -> None:
+        """Queue the webhook deliveries of an analysis that ended (its status update made
+        them); one that cannot be queued now is sent by the sweep."""
+        if self.announce is None:
+            return
+        try:
+            self.announce(analysis_id)
+        except Exception:
+            logger.warning("could not queue webhook deliveries", analysis_id=str(analysis_id))
 
     def _progress(self, record: AnalysisRecord, chunks: list[Chunk], done: int, total: int) -> None:
         """Write-through of the windows decided so far (Postgres gets them on completion)."""

@@ -15,7 +15,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import RedirectResponse, StreamingResponse
 from fastapi.security import HTTPAuthorizationCredentials
 
-from realtone_api import streams
+from realtone_api import callbacks, streams
 from realtone_api.deps import ApiServices, CurrentUser, ServicesDep, bearer, current_user
 from realtone_api.schemas import (
     AnalysisListResponse,
@@ -78,7 +78,7 @@ def _owned(services: ApiServices, analysis_id: str, owner: UUID) -> AnalysisReco
     "",
     status_code=status.HTTP_201_CREATED,
     response_model=CreateAnalysisResponse,
-    responses=error_responses(409, 415),
+    responses=error_responses(409, 415, 422),
 )
 def create_analysis(
     body: CreateAnalysisRequest,
@@ -87,6 +87,8 @@ def create_analysis(
     idempotency_key: Annotated[str | None, Header(max_length=255)] = None,
 ) -> CreateAnalysisResponse:
     s = services.settings
+    if body.callback_url is not None:  # webhooks: refused before anything is created
+        callbacks.checked_url(s, body.callback_url)
     record, post = lifecycle.create_analysis(
         user.id,
         lifecycle.NewUpload(body.filename, body.content_type, body.size_bytes, idempotency_key),
@@ -103,11 +105,16 @@ def create_analysis(
         limiter=services.limiter,
         accounts=services.users,
     )
+    webhook_secret = None
+    if body.callback_url is not None:
+        callbacks.webhook_store(services).set_callback_url(record.id, body.callback_url)
+        webhook_secret = callbacks.secret_for_new_target(services, user.id)
     return CreateAnalysisResponse(
         analysis=record.to_analysis([]),
         upload=UploadOut(
             url=post.url, fields=post.fields, expires_at=post.expires_at, max_bytes=post.max_bytes
         ),
+        webhook_secret=webhook_secret,
     )
 
 

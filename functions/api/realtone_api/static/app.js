@@ -484,6 +484,7 @@ async function openResult(id, token) {
   const analysis = (await followEvents(id, token)) || (await pollResult(id, token));
   if (token !== viewToken || !analysis) return;
   $("live-timeline").hidden = true;
+  loadDeliveries(analysis.id, token);
   if (analysis.status === "completed") {
     $("result-status").hidden = true;
     renderResult(analysis);
@@ -680,6 +681,45 @@ function audioGone(deleted) {
   $("audio-gone").hidden = false;
   $("player").hidden = true;
   $("player").removeAttribute("src");
+}
+
+// Webhooks: the delivery log of a finished analysis, refreshed while a delivery is pending.
+async function loadDeliveries(id, token) {
+  $("deliveries-card").hidden = true;
+  for (let round = 0; round < 60 && token === viewToken; round++) {
+    let items;
+    try {
+      ({ items } = await api(`/v1/analyses/${id}/deliveries`));
+    } catch {
+      return;
+    }
+    if (token !== viewToken) return;
+    renderDeliveries(items);
+    if (!items.some((d) => d.status === "pending")) return;
+    await sleep(round < 5 ? 1000 : 5000);
+  }
+}
+
+function renderDeliveries(items) {
+  const list = $("deliveries");
+  list.replaceChildren(...items.map((d) => {
+    const li = document.createElement("li");
+    const head = document.createElement("p");
+    const words = { pending: "retrying", succeeded: "delivered", failed: "failed" }[d.status] || d.status;
+    head.textContent = `${d.event} → ${d.url}: ${words}`;
+    head.className = `delivery ${d.status}`;
+    const tries = document.createElement("ol");
+    tries.replaceChildren(...d.attempts.map((a) => {
+      const t = document.createElement("li");
+      const answer = [a.status_code ? `HTTP ${a.status_code}` : "", a.error || ""].filter(Boolean).join(" ");
+      const next = a.next_retry_at ? ` · next try ${new Date(a.next_retry_at).toLocaleTimeString()}` : "";
+      t.textContent = `${new Date(a.started_at).toLocaleTimeString()}: ${answer} (${a.duration_ms} ms)${next}`;
+      return t;
+    }));
+    li.append(head, tries);
+    return li;
+  }));
+  $("deliveries-card").hidden = items.length === 0;
 }
 
 async function loadAudio(id) {

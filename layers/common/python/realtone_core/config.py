@@ -9,10 +9,10 @@ message naming the variable.
 
 from __future__ import annotations
 
-from typing import Literal, Self
+from typing import Annotated, Literal, Self
 
-from pydantic import AliasChoices, Field, ValidationError
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import AliasChoices, Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 DEFAULT_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/realtone"
 
@@ -81,8 +81,44 @@ class CoreSettings(_Settings):
     # Must equal the queue's redrive maxReceiveCount: the last attempt marks the analysis failed.
     max_receive_count: int = Field(default=3, ge=1)
 
+    # --- webhooks (realtone_core.webhooks) ---
+    # Where the deliveries of finished analyses are sent (unset: they wait in Postgres).
+    webhook_queue_url: str | None = None
+    # Webhooks to loopback addresses (a receiver on this machine); honoured only when
+    # REALTONE_ENV=dev.
+    webhook_allow_loopback: bool = False
+
 
 class SweepSettings(CoreSettings):
     """The scheduled sweep: it sends events again, so it needs the queue."""
 
     queue_url: str = Field(min_length=1)
+
+
+class WebhookSettings(CoreSettings):
+    """The webhook function: delivers what the webhook queue names."""
+
+    webhook_queue_url: str = Field(min_length=1)
+    # Seconds to wait before each retry (comma-separated): one try more than delays. The
+    # default tries at 0, 1, 5, 15, 35 and 60 minutes. Each at most 12 h (SQS's limit).
+    webhook_retry_delays: Annotated[list[int], NoDecode] = Field(
+        default_factory=lambda: [60, 240, 600, 1200, 1500]
+    )
+    # Each delay is spread by up to this fraction either way.
+    webhook_retry_jitter: float = Field(default=0.1, ge=0, le=0.5)
+    # Connecting, and each read of the answer, give up after this long.
+    webhook_timeout_seconds: float = Field(default=10.0, gt=0, le=30)
+
+    @field_validator("webhook_retry_delays", mode="before")
+    @classmethod
+    def _split_delays(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [int(v) for v in value.split(",") if v.strip()]
+        return value
+
+    @field_validator("webhook_retry_delays")
+    @classmethod
+    def _delays_fit_sqs(cls, value: list[int]) -> list[int]:
+        if any(not 1 <= v <= 12 * 3600 for v in value):
+            raise ValueError("each delay must be between 1 and 43200 seconds")
+        return value

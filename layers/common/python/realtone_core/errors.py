@@ -28,6 +28,9 @@ class ErrorCode(StrEnum):
     UPLOAD_CLOSED = "upload_closed"
     RATE_LIMITED = "rate_limited"
     SERVICE_UNAVAILABLE = "service_unavailable"
+    # Webhooks (realtone_core.webhooks).
+    INVALID_WEBHOOK_URL = "invalid_webhook_url"
+    UNSAFE_WEBHOOK_URL = "unsafe_webhook_url"
     INTERNAL_ERROR = "internal_error"
 
 

@@ -30,6 +30,7 @@ from realtone_core.lifecycle import delete_audio, publish_stored, reconcile_uplo
 from realtone_core.models import AnalysisRecord, Status
 from realtone_core.s3 import ObjectInfo
 from realtone_core.services import Services
+from realtone_core.webhooks import WebhookQueue, WebhookStore, dispatch
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +49,8 @@ class SweepReport:
     failed: list[str] = field(default_factory=list)
     late_objects_deleted: list[str] = field(default_factory=list)
     audio_deleted: list[str] = field(default_factory=list)
+    # Webhook deliveries that were not on the webhook queue yet (see _send_webhooks).
+    webhooks_queued: list[str] = field(default_factory=list)
 
 
 def requeue_event(bucket: str, key: str, info: ObjectInfo | None = None) -> str:
@@ -111,16 +114,18 @@ def run_sweep(services: Services, queue_url: str) -> SweepReport:
             report.late_objects_deleted.append(str(record.id))
         store.mark_late_checked(record.id)
     enforce_retention(services, report)
+    report.webhooks_queued = _send_webhooks(services)
     purge_expired(services.db)
     if any(vars(report).values()):
         log.info(
             "sweep: %d expired, %d requeued, %d failed, %d late uploads deleted,"
-            " %d past retention deleted",
+            " %d past retention deleted, %d webhook deliveries queued",
             len(report.expired),
             len(report.requeued),
             len(report.failed),
             len(report.late_objects_deleted),
             len(report.audio_deleted),
+            len(report.webhooks_queued),
         )
     return report
 
@@ -135,3 +140,13 @@ def enforce_retention(services: Services, report: SweepReport) -> None:
             # Cached documents say so at once (not after the cache's TTL).
             publish_stored(store, services.cache, deleted)
             report.audio_deleted.append(str(record.id))
+
+
+def _send_webhooks(services: Services) -> list[str]:
+    """Webhooks: deliveries made by an analysis's end that nobody sent to the queue (this
+    sweep failed or expired it, an API read found it expired, or the sender died first)."""
+    queue_url = services.settings.webhook_queue_url
+    if not queue_url:
+        return []
+    queue = WebhookQueue(services.sqs, queue_url)
+    return [str(d) for d in dispatch(WebhookStore(services.db), queue)]
