@@ -339,16 +339,20 @@ def test_every_function_of_the_template_is_booted_here():
 
 
 def test_stream_function_serves_events_as_the_web_adapter_runs_it(
-    stack, deployment, queue: QueueProbe, tmp_path
+    stack, deployment, client, new_user, queue: QueueProbe, tmp_path
 ):
     """The Lambda Web Adapter execs the handler script and forwards the function URL's
     requests to ``AWS_LWA_PORT`` once ``AWS_LWA_READINESS_CHECK_PATH`` answers: done here
     the same way, with the template's environment. The scorer, another process, completes
     the analysis while the stream is open."""
+    from types import SimpleNamespace
+
+    from pydantic import SecretStr
+
+    from realtone_api.security import issue_access_token
     from realtone_local.procs import free_port
     from realtone_scorer.handler import lambda_handler
     from realtone_scorer.worker import LocalLambdaContext
-    from tests.accounts import sign_up
     from tests.sse import read_events
 
     env = lambda_environment(stack, deployment, "StreamFunction")
@@ -356,6 +360,24 @@ def test_stream_function_serves_events_as_the_web_adapter_runs_it(
     # The API hands out stream URLs on this function's URL.
     api = function_environment(TEMPLATE, "ApiFunction", deployment)
     assert api["REALTONE_STREAM_BASE_URL"] == deployment.attributes["StreamFunctionUrl.FunctionUrl"]
+    # An analysis made through the (in-process) API; the stream function is given an access
+    # token signed with the deployment's secret, as the deployed API would issue it.
+    headers = new_user()
+    user_id = client.get("/v1/auth/me", headers=headers).json()["id"]
+    data = wav_bytes(9.0, seed=13)
+    created = client.post(
+        "/v1/analyses",
+        headers=headers,
+        json={"filename": "s.wav", "content_type": "audio/wav", "size_bytes": len(data)},
+    ).json()
+    ident = created["analysis"]["id"]
+    assert upload_via_post(created["upload"], data, "audio/wav").status_code == 204
+    signer = SimpleNamespace(
+        jwt_secret=SecretStr(env["REALTONE_JWT_SECRET"]),
+        jwt_algorithm="HS256",
+        access_token_seconds=300,
+    )
+    token = issue_access_token(signer, uuid.UUID(user_id))  # type: ignore[arg-type]
     port = free_port()
     code = ROOT / "functions" / "api"
     env |= {
@@ -380,17 +402,12 @@ def test_stream_function_serves_events_as_the_web_adapter_runs_it(
             assert time.monotonic() < deadline, "the stream function never became ready"
             time.sleep(0.2)
         with httpx.Client(base_url=base, timeout=30) as http:
-            headers = sign_up(http)
-            data = wav_bytes(9.0, seed=13)
-            created = http.post(
-                "/v1/analyses",
-                headers=headers,
-                json={"filename": "s.wav", "content_type": "audio/wav", "size_bytes": len(data)},
-            ).json()
-            ident = created["analysis"]["id"]
-            assert upload_via_post(created["upload"], data, "audio/wav").status_code == 204
-            url = http.post(f"/v1/analyses/{ident}/stream-token", headers=headers).json()["url"]
-            with http.stream("GET", url) as stream:
+            issued = http.post(
+                f"/v1/analyses/{ident}/stream-token",
+                headers={"Authorization": f"Bearer {token}"},
+            )
+            assert issued.status_code == 200, issued.text
+            with http.stream("GET", issued.json()["url"]) as stream:
                 assert stream.status_code == 200
                 lines = stream.iter_lines()
                 first = next(e for e in read_events(lines) if not e.comment)
