@@ -441,3 +441,29 @@ def test_deleting_the_analysis_deletes_its_deliveries(client, new_user, services
     (delivery,) = store.for_analysis(ident)
     assert client.delete(f"/v1/analyses/{ident}", headers=headers).status_code == 204
     assert store.get(delivery.id) is None
+
+
+def test_one_patch_sets_retention_and_the_webhook_endpoint(client, new_user, receiver, services):
+    headers = new_user()
+    hook = receiver()
+    body = {"retention_days": "zero", "webhook_url": hook.url}
+    patched = client.patch("/v1/account", headers=headers, json=body)
+    assert patched.status_code == 200, patched.text
+    account = client.get("/v1/account", headers=headers).json()
+    assert (account["retention_days"], account["webhook_url"]) == ("zero", hook.url)
+    # A refused URL changes nothing, retention included.
+    refused = client.patch(
+        "/v1/account",
+        headers=headers,
+        json={"retention_days": 7, "webhook_url": "http://169.254.169.254/latest"},
+    )
+    assert refused.status_code == 422
+    assert client.get("/v1/account", headers=headers).json()["retention_days"] == "zero"
+    # Deleting the account deletes its webhook settings and secret with it.
+    user_id = client.get("/v1/auth/me", headers=headers).json()["id"]
+    assert client.delete("/v1/account", headers=headers).status_code == 204
+    with services.db.connection() as conn:
+        left = conn.execute(
+            "SELECT count(*) FROM account_webhooks WHERE user_id = %s", (user_id,)
+        ).fetchone()
+    assert left == (0,)
