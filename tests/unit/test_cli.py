@@ -1267,3 +1267,23 @@ def test_the_report_says_in_plain_words_why_nothing_was_judged():
     assert "nothing could be judged: music/noise" in text
     lines = text.splitlines()
     assert "music/noise" in lines[2] and "no speech" in lines[3]
+
+
+def test_a_stream_that_ends_without_events_falls_back_to_polling():
+    calls: list[str] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        calls.append(request.url.path)
+        if request.url.path.endswith("/events"):
+            return httpx.Response(
+                200, content=b"retry: 2000\n\n", headers={"content-type": "text/event-stream"}
+            )
+        return httpx.Response(200, json=completed("1"))
+
+    clock = Clock()
+    options = analyze.Options(clock=clock, sleeper=clock.sleep, quiet=True)
+    final = analyze.wait_for_result(
+        client_for(handler), {"id": "1", "status": "queued"}, clock() + 60, options
+    )
+    assert final["status"] == "completed"
+    assert calls == ["/v1/analyses/1/events", "/v1/analyses/1"]

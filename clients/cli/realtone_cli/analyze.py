@@ -209,9 +209,11 @@ def follow_events(
     scores: list[float | None] = []
     last_id: str | None = None
     while options.clock() < deadline:
+        received = 0
         try:
             # Heartbeats come every 15 s: a read that long past them means a dead stream.
             for event in client.events(str(analysis["id"]), last_id, read_timeout=45.0):
+                received += 1
                 last_id = event.id or last_id
                 if event.name in ("completed", "failed"):
                     return event.data
@@ -225,6 +227,8 @@ def follow_events(
                 if options.clock() >= deadline:
                     return current
         except (ApiError, StreamUnavailable):
+            return current
+        if not received:  # a stream that ends at once would only spin: poll instead
             return current
         # The server ended the stream before the end (its time limit): resume.
     return current
