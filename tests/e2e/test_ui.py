@@ -9,6 +9,7 @@ import uuid
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import expect
 
 from realtone_local.stack import ROOT
 from tests.audio import JUNK, wav_bytes
@@ -345,7 +346,8 @@ def test_zero_retention_says_the_audio_is_not_kept_and_the_account_can_be_delete
     email = sign_up(page)
     page.get_by_role("link", name="Account").click()
     page.get_by_role("heading", name="Account", exact=True).wait_for()
-    assert page.get_by_label("Days to keep audio").input_value() == "30"
+    # The form is filled once GET /v1/account answers (the heading shows before that).
+    expect(page.get_by_label("Days to keep audio")).to_have_value("30")
     page.get_by_label("Zero-retention: delete the audio as soon as it is analysed").check()
     page.get_by_role("button", name="Save").click()
     page.locator("#retention-state").get_by_text("Saved: zero-retention").wait_for()
@@ -361,7 +363,7 @@ def test_zero_retention_says_the_audio_is_not_kept_and_the_account_can_be_delete
 
     page.get_by_role("link", name="Account").click()
     page.get_by_role("heading", name="Account", exact=True).wait_for()
-    assert page.locator("#retention-zero-choice").is_checked()
+    expect(page.locator("#retention-zero-choice")).to_be_checked()
     asked: list[str] = []
 
     def confirm(dialog):
