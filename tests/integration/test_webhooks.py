@@ -365,15 +365,21 @@ def test_the_request_goes_to_the_checked_address_with_the_host_name_kept(receive
     assert hit.headers["Host"] == f"hooks.example.com:{port}" and hit.path == "/p?q=1"
 
 
+def ended_with_callback(client, headers, services, url: str) -> uuid.UUID:
+    """An analysis with ``callback_url`` that has ended (failed): its delivery exists."""
+    body = {"filename": "x.wav", "content_type": "audio/wav", "size_bytes": 100}
+    created = client.post("/v1/analyses", headers=headers, json={**body, "callback_url": url})
+    ident = uuid.UUID(created.json()["analysis"]["id"])
+    services.analyses.fail(ident, "internal_error", "test")
+    return ident
+
+
 def test_the_next_address_is_tried_when_one_takes_no_connection(
     client, new_user, services, receiver
 ):
     hook = receiver()
     headers = new_user()
-    body = {"filename": "x.wav", "content_type": "audio/wav", "size_bytes": 100}
-    created = client.post("/v1/analyses", headers=headers, json={**body, "callback_url": hook.url})
-    ident = uuid.UUID(created.json()["analysis"]["id"])
-    services.analyses.fail(ident, "internal_error", "test")
+    ident = ended_with_callback(client, headers, services, hook.url)
     store = WebhookStore(services.db)
     (delivery,) = store.for_analysis(ident)
     # The name resolves to two loopback addresses; nothing listens on the first.
@@ -433,10 +439,7 @@ def test_an_expired_upload_is_announced_by_the_sweep(client, new_user, services,
 def test_deleting_the_analysis_deletes_its_deliveries(client, new_user, services, receiver):
     hook = receiver()
     headers = new_user()
-    body = {"filename": "x.wav", "content_type": "audio/wav", "size_bytes": 100}
-    created = client.post("/v1/analyses", headers=headers, json={**body, "callback_url": hook.url})
-    ident = uuid.UUID(created.json()["analysis"]["id"])
-    services.analyses.fail(ident, "internal_error", "test")
+    ident = ended_with_callback(client, headers, services, hook.url)
     store = WebhookStore(services.db)
     (delivery,) = store.for_analysis(ident)
     assert client.delete(f"/v1/analyses/{ident}", headers=headers).status_code == 204

@@ -211,9 +211,6 @@ class Broadcaster:
             if not watching:
                 self._waiters.pop(analysis_id, None)
 
-    def streams(self) -> int:
-        return sum(len(w) for w in self._waiters.values())
-
     def _wake(self, analysis_id: UUID) -> None:
         for waiter in self._waiters.get(analysis_id, ()):
             waiter.wake()
