@@ -51,3 +51,11 @@ def test_scorer_images_copy_the_core_and_the_scorer(dockerfile):
     # The default model ships in the image, beside the package (models_dir()).
     destination = re.search(r"COPY functions/scorer/realtone_scorer (\S+)/realtone_scorer", text)
     assert destination and f"COPY models {destination[1]}/models" in text
+
+
+def test_the_cli_declares_the_audio_types_the_api_accepts():
+    # The CLI installs alone and may not import server code, so it keeps its own table.
+    from realtone_cli.upload import CONTENT_TYPES
+    from realtone_core.formats import EXTENSION_TYPES
+
+    assert CONTENT_TYPES == EXTENSION_TYPES
