@@ -41,10 +41,9 @@ def create_app() -> FastAPI:
 
     app.add_middleware(AccessLog, logger=logger)
     app.add_middleware(SecurityHeaders, settings=settings)
-    for router in (auth.router, account.router, analyses.router, health.router, ui.router):
-        app.include_router(router)
-    for router in (account.router, deliveries.router):  # webhooks
-        app.include_router(router)
+    routers = (auth, account, analyses, deliveries, health, ui)
+    for module in routers:
+        app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=ui.STATIC_DIR), name="static")
     return app
 
