@@ -82,3 +82,67 @@ def test_generated_speechlike_audio_keeps_being_scored_by_energy_rules():
     # The unit tests' speech-like generator is not speech to the VAD: windows of it say so.
     x = speechlike(8.0, TARGET_RATE, seed=3)[:, 0]
     assert all(r in (None, "music_or_noise") for r in reasons_of(x))
+
+
+def _whole_file_probabilities(samples: np.ndarray) -> np.ndarray:
+    """The VAD run over a whole file at once: every frame with its predecessor's context,
+    in blocks of speech.BLOCK frames with the LSTM state carried across."""
+    from realtone_scorer.speech import BLOCK, CONTEXT, _session
+
+    count = -(-len(samples) // FRAME)
+    flat = np.zeros(count * FRAME, np.float32)
+    flat[: len(samples)] = samples
+    frames = flat.reshape(count, FRAME)
+    contexts = np.zeros((count, CONTEXT), np.float32)
+    contexts[1:] = frames[:-1, -CONTEXT:]
+    inputs = np.concatenate([contexts, frames], axis=1)
+    h = c = np.zeros((1, 1, 128), np.float32)
+    out = []
+    for first in range(0, count, BLOCK):
+        probs, h, c = _session().run(None, {"input": inputs[first : first + BLOCK], "h": h, "c": c})
+        out.append(probs.reshape(-1))
+    return np.concatenate(out)
+
+
+def test_speech_frames_asked_bit_by_bit_equal_the_whole_file_at_once():
+    from realtone_scorer.speech import SpeechFrames
+
+    samples = np.concatenate([real("speech-asterisk-allison.flac")] * 12)  # > 2 blocks
+    whole = _whole_file_probabilities(samples)
+    frames = SpeechFrames(samples)
+    rng = np.random.default_rng(0)
+    asked = 0
+    while asked < len(samples):
+        asked = min(len(samples), asked + int(rng.integers(1, 5 * TARGET_RATE)))
+        got = frames.until(asked)
+        assert len(got) >= -(-asked // FRAME)
+    np.testing.assert_array_equal(frames.until(len(samples)), whole)
+
+
+def test_a_long_files_first_windows_come_before_the_vad_has_covered_it(monkeypatch):
+    from realtone_core.models import ModelCard
+    from realtone_scorer import pipeline, speech
+    from realtone_scorer.checkpoints import build_dev_tiny
+    from realtone_scorer.detector import Detector
+
+    blocks: list[int] = []
+    block = speech.SpeechFrames._block
+
+    def counted(self: speech.SpeechFrames) -> None:
+        blocks.append(self._done)
+        block(self)
+
+    monkeypatch.setattr(speech.SpeechFrames, "_block", counted)
+    samples = np.concatenate([real("speech-asterisk-allison.flac")] * 40)  # ~7 minutes
+    card = ModelCard(name="t", version="1", sha256="0" * 64, trained=False)
+    detector = Detector.prepare(build_dev_tiny(), card, "cpu", "fp32")
+    seen: list[tuple[int, int]] = []
+    chunks, _ = pipeline.score_samples(
+        samples, OPTIONS, detector, progress=lambda c, done, total: seen.append((done, len(blocks)))
+    )
+    total_blocks = len(blocks)
+    assert total_blocks > 3 and seen
+    first_done, blocks_then = seen[0]
+    # The first batch (8 windows, 32 s) needed only the VAD blocks (~16 s each) covering it.
+    assert first_done == 8 and blocks_then == -(-8 * 4 * TARGET_RATE // (speech.BLOCK * FRAME))
+    assert [c.reason for c in chunks] == reasons_of(samples)

@@ -18,7 +18,7 @@ from realtone_core.models import Chunk, ModelCard, ScoringResult
 from realtone_scorer.audio import TARGET_RATE, Charge, decode
 from realtone_scorer.options import ScoringOptions
 from realtone_scorer.reasons import window_reason
-from realtone_scorer.speech import FRAME, speech_probabilities
+from realtone_scorer.speech import FRAME, SpeechFrames
 from realtone_scorer.speech import MODEL_SHA256 as SPEECH_MODEL
 from realtone_scorer.summary import summarize
 from realtone_scorer.windows import Window, plan_windows, window_samples
@@ -64,17 +64,8 @@ def score_samples(
     model ms. A window that cannot be judged says why (``realtone_scorer.reasons``)."""
     windows = plan_windows(samples, TARGET_RATE, options)
     length = round(options.window_seconds * TARGET_RATE)
-    speech = speech_probabilities(samples)
-    reasons = {
-        w.index: window_reason(
-            samples[w.start : w.end],
-            w.voiced,
-            speech[w.start // FRAME : -(-w.end // FRAME)],
-            options,
-        )
-        for w in windows
-    }
-    judged = [w for w in windows if reasons[w.index] is None]
+    speech = SpeechFrames(samples)
+    reasons: dict[int, str | None] = {}
     scores: dict[int, float] = {}
 
     def chunk(w: Window) -> Chunk:
@@ -88,16 +79,27 @@ def score_samples(
             reason=reasons[w.index],
         )
 
-    t0 = time.perf_counter()
-    for i in range(0, len(judged), batch_size):
-        batch = judged[i : i + batch_size]
+    def score(batch: list[Window]) -> None:
         values = detector.score(np.stack([window_samples(samples, w, length) for w in batch]))
         scores.update((w.index, float(v)) for w, v in zip(batch, values, strict=True))
-        if progress is not None and i + batch_size < len(judged):
-            # The windows before the first one still to score: a timeline that only grows
-            # at its end, so a client resuming after n windows needs exactly chunks[n:].
-            done = judged[i + batch_size].index
-            progress([chunk(w) for w in windows[:done]], done, len(windows))
+
+    t0 = time.perf_counter()
+    batch: list[Window] = []
+    for w in windows:
+        frames = speech.until(w.end)[w.start // FRAME : -(-w.end // FRAME)]
+        reasons[w.index] = window_reason(samples[w.start : w.end], w.voiced, frames, options)
+        if reasons[w.index] is None:
+            batch.append(w)
+        if len(batch) == batch_size:
+            score(batch)
+            batch = []
+            done = w.index + 1
+            if progress is not None and done < len(windows):
+                # Every window up to this one is decided: a timeline that only grows at its
+                # end, so a client resuming after n windows needs exactly chunks[n:].
+                progress([chunk(v) for v in windows[:done]], done, len(windows))
+    if batch:
+        score(batch)
     chunks = [chunk(w) for w in windows]
     return chunks, ms_since(t0)
 
