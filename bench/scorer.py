@@ -15,7 +15,9 @@ each, so other load hits all alike.
 The last line is machine-readable, for the shipped default's chosen way:
 ``throughput_ratio=<baseline/ours> overhead=<(pipeline - bare model)/bare model>
 peak_rss_mb=<scoring a 30-min 44.1 kHz stereo file in a fresh process>
-realtime_factor=<audio seconds per scorer second>``. The WavLM figures print on the line
+realtime_factor=<audio seconds per scorer second> speaker_cost=<(with speaker embeddings -
+without)/without>``; the first three are for the detector's pipeline alone, the service also
+embeds speakers (``speaker_cost`` more). The WavLM figures print on the line
 before it, prefixed ``wavlm:``. Run with ``make bench``.
 """
 
@@ -44,6 +46,7 @@ from realtone_scorer.detector import Detector, WavLMDetector, base_config  # noq
 from realtone_scorer.options import ScoringOptions  # noqa: E402
 from realtone_scorer.pipeline import score_file  # noqa: E402
 from realtone_scorer.settings import DEFAULT_MODEL  # noqa: E402
+from realtone_scorer.speaker_encoder import SpeakerEncoder  # noqa: E402
 from realtone_scorer.threads import cpu_count, size_torch  # noqa: E402
 from realtone_scorer.ways import WAYS  # noqa: E402
 from realtone_scorer.windows import plan_windows, window_samples  # noqa: E402
@@ -156,6 +159,29 @@ def compare(
     return ratio, overhead, seconds / chosen_timing.seconds, chosen.precision
 
 
+def speaker_cost(audio: Path, options: ScoringOptions, repeats: int) -> float:
+    """The shipped default (chosen way) with the speaker encoder against without it: what
+    telling speakers apart adds to scoring, the same audio, interleaved, best of each."""
+    detector = default_detector("auto")
+    voices = SpeakerEncoder()
+    score_file(audio, options, detector, BATCH, voices=voices)  # first-call costs
+    plain = with_voices = float("inf")
+    for _ in range(repeats):
+        started = time.perf_counter()
+        score_file(audio, options, detector, BATCH)
+        plain = min(plain, time.perf_counter() - started)
+        started = time.perf_counter()
+        score_file(audio, options, detector, BATCH, voices=voices)
+        with_voices = min(with_voices, time.perf_counter() - started)
+    cost = with_voices / plain - 1
+    print(
+        f"speakers: pipeline {plain:.2f} s without speaker embeddings, {with_voices:.2f} s with"
+        f" ({options.speakers.partials} GE2E partial(s) per window): +{cost * 100:.1f} %",
+        flush=True,
+    )
+    return cost
+
+
 def peak_rss_for(path: Path) -> float:
     code = (
         "import sys\n"
@@ -204,12 +230,13 @@ def main() -> None:
         ratio, overhead, rtf, way = compare(
             "default", default_detector, audio, options, args.repeats, args.seconds
         )
+        speakers = speaker_cost(audio, options, args.repeats)
         long_audio = Path(tmp) / "long.wav"
         write_speech(long_audio, args.long_minutes * 60)
         peak = peak_rss_for(long_audio)
     print(
         f"throughput_ratio={ratio:.2f} overhead={overhead:.3f} peak_rss_mb={peak:.0f}"
-        f" realtime_factor={rtf:.1f} way={way}"
+        f" realtime_factor={rtf:.1f} way={way} speaker_cost={speakers:.3f}"
     )
 
 

@@ -16,6 +16,7 @@ from realtone_scorer.worker import LocalLambdaContext, to_lambda_event
 from tests.audio import JUNK, wav_bytes
 from tests.events import EVENTS, load_event
 from tests.integration.conftest import upload_via_post
+from tests.sse import without_speakers
 
 QUEUE_ARN = f"arn:aws:sqs:{REGION}:000000000000:q"
 
@@ -166,13 +167,13 @@ def test_identical_bytes_of_one_owner_reuse_the_result_only_when_scored_the_same
     assert "decode_ms" not in timings(second) and timings(second)["score_ms"] == 0
     content = hashlib.sha256(data).hexdigest()
     scorer = get_scorer()
-    key = scoring_key(scorer.options, scorer.detector)
+    key = scoring_key(scorer.options, scorer.detector, scorer.voices)
     found = services.analyses.find_reusable(first.owner_id, content, key)
     assert found is not None and found[0] in {first.id, second.id}
     other = replace(scorer.options, voice_threshold_dbfs=-40.0)
     assert (
         services.analyses.find_reusable(
-            first.owner_id, content, scoring_key(other, scorer.detector)
+            first.owner_id, content, scoring_key(other, scorer.detector, scorer.voices)
         )
         is None
     )
@@ -312,4 +313,7 @@ def test_a_long_file_shows_its_first_windows_while_it_is_scored(
     done = client.get(f"/v1/analyses/{ident}", headers=headers).json()
     assert done["status"] == "completed" and done["progress"] is None
     assert len(done["chunks"]) == 30
-    assert done["chunks"][: len(first["chunks"])] == first["chunks"]
+    # Speakers are told apart once every window is known: the windows published while
+    # scoring carry none, and are otherwise the final ones.
+    assert all(c["speaker"] is None and not c["overlap"] for c in first["chunks"])
+    assert without_speakers(done["chunks"])[: len(first["chunks"])] == first["chunks"]

@@ -137,7 +137,7 @@ def test_a_long_files_first_windows_come_before_the_vad_has_covered_it(monkeypat
     card = ModelCard(name="t", version="1", sha256="0" * 64, trained=False)
     detector = Detector.prepare(build_dev_tiny(), card, "cpu", "fp32")
     seen: list[tuple[int, int]] = []
-    chunks, _ = pipeline.score_samples(
+    scored = pipeline.score_samples(
         samples, OPTIONS, detector, progress=lambda c, done, total: seen.append((done, len(blocks)))
     )
     total_blocks = len(blocks)
@@ -145,4 +145,4 @@ def test_a_long_files_first_windows_come_before_the_vad_has_covered_it(monkeypat
     first_done, blocks_then = seen[0]
     # The first batch (8 windows, 32 s) needed only the VAD blocks (~16 s each) covering it.
     assert first_done == 8 and blocks_then == -(-8 * 4 * TARGET_RATE // (speech.BLOCK * FRAME))
-    assert [c.reason for c in chunks] == reasons_of(samples)
+    assert [c.reason for c in scored.chunks] == reasons_of(samples)

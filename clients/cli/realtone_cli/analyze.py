@@ -63,17 +63,23 @@ class FileResult:
             return "error"
         return str((self.analysis.get("summary") or {}).get("verdict") or "error")
 
+    @property
+    def impersonation(self) -> bool:
+        """A speaker sounds like one of the owner's enrolled voices and is synthetic."""
+        summary = (self.analysis or {}).get("summary") or {}
+        return bool(summary.get("impersonation"))
+
     def as_json(self) -> dict[str, Any]:
         return {"file": self.file, "analysis": self.analysis, "error": self.error}
 
 
 def exit_code(results: list[FileResult]) -> int:
     """2 if anything failed (wins: the answer is incomplete), else 1 if any file is fake or
-    likely fake, else 0 (every file real or inconclusive)."""
+    likely fake or imitates an enrolled voice, else 0 (every file real or inconclusive)."""
     outcomes = [r.outcome for r in results]
     if not outcomes or "error" in outcomes:
         return EXIT_ERROR
-    if any(o in FAKE_VERDICTS for o in outcomes):
+    if any(o in FAKE_VERDICTS for o in outcomes) or any(r.impersonation for r in results):
         return EXIT_FAKE
     return EXIT_CLEAN
 

@@ -37,7 +37,7 @@ http://127.0.0.1:8000 (what `make run` serves). The session is kept in
 $XDG_CONFIG_HOME/realtone/credentials.json (default ~/.config/realtone/, mode 600).
 
 exit codes: 0 success (for analyze: nothing fake), 1 analyze found a fake or likely fake
-file, 2 error (not logged in, API unreachable or refusing, bad file, failed analysis),
+file, or a synthetic voice that sounds like one of your enrolled voices, 2 error (not logged in, API unreachable or refusing, bad file, failed analysis),
 130 interrupted. `realtone COMMAND --help` explains each command.
 """
 ACCOUNT_EPILOG = """\
@@ -74,7 +74,8 @@ analysis keeps its "analysis" too). Progress and messages go to stderr only.
 
 exit codes:
   0  every file is real or inconclusive (no speech / too close to call)
-  1  at least one file is fake or likely_fake, and nothing failed
+  1  at least one file is fake or likely_fake, or has a synthetic speaker that sounds like
+     one of your enrolled voices (an impersonation), and nothing failed
   2  something failed: a file is missing, unreadable or empty, the upload was refused,
      an analysis failed (corrupt_audio, too_short, ...) or timed out, the API could not
      be reached, or you are not logged in. This wins over 1: the answer is incomplete.

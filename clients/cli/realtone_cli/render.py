@@ -232,18 +232,47 @@ REASONS = {
 }
 
 
+def _who(chunk: dict[str, Any]) -> str:
+    if chunk.get("speaker") is not None:
+        return str(chunk["speaker"])
+    return "2 voices" if chunk.get("overlap") else "-"
+
+
 def window_table(chunks: list[dict[str, Any]], threshold: float | None) -> list[str]:
-    lines = ["  window    start      end      score"]
+    speakers = any(c.get("speaker") is not None or c.get("overlap") for c in chunks)
+    lines = ["  window    start      end" + ("  speaker" if speakers else "") + "      score"]
     for c in chunks:
         voiced = c.get("score") is not None
         score = _score(c["score"]) if voiced else REASONS.get(c.get("reason") or "", "no speech")
         mark = ""
         if voiced and threshold is not None and c["score"] >= threshold:
             mark = "  <- fake"
+        who = f"  {_who(c):>7}" if speakers else ""
         lines.append(
             f"  {c['chunk_id']:>6}  {c['start_time_seconds']:6.1f}s  {c['end_time_seconds']:6.1f}s"
-            f"  {score:>9}  {bar(c['score'] if voiced else None)}{mark}".rstrip()
+            f"{who}  {score:>9}  {bar(c['score'] if voiced else None)}{mark}".rstrip()
         )
+    return lines
+
+
+def speaker_lines(summary: dict[str, Any], color: bool = False) -> list[str]:
+    """A verdict per voice, and the alert when one imitates an enrolled voice."""
+    lines = []
+    for s in summary.get("speakers") or []:
+        known = s.get("enrolled_voice")
+        like = f", sounds like {known['name']} ({_score(known['similarity'])})" if known else ""
+        verdict = _verdict(s["verdict"], color)
+        lines.append(
+            f"  speaker {s['speaker']}: {verdict} (score {_score(s['score'])};"
+            f" {s['seconds']:.0f} s, {s['share'] * 100:.0f} % of the audio{like})"
+        )
+    alert = summary.get("impersonation")
+    if alert:
+        text = (
+            f"  ALERT:   speaker {alert['speaker']} sounds like {alert['name']}"
+            f" ({_score(alert['similarity'])}) and the voice is synthetic"
+        )
+        lines.append(_paint(text, "1;31", color))
     return lines
 
 
@@ -294,6 +323,7 @@ def analysis_report(a: dict[str, Any], color: bool = False) -> str:
         f"  score:   {_score(summary.get('score'))} overall (threshold {_score(threshold)};"
         f" {fakes} of {len(voiced)} speech windows at or above it)"
     )
+    lines.extend(speaker_lines(summary, color))
     lines.extend(model_lines(a.get("model"), color))
     if a.get("duration_seconds") is not None:
         processing = a.get("processing_ms")

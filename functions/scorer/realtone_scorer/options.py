@@ -11,6 +11,20 @@ from dataclasses import asdict, dataclass
 
 
 @dataclass(frozen=True)
+class SpeakerOptions:
+    """How windows are told apart by voice (realtone_scorer.speakers; docs/speakers.md)."""
+
+    # Below this much speech (seconds) a window gets no voice embedding.
+    min_speech_seconds: float = 1.0
+    # Clusters of windows merge while their average cosine similarity is at least this, and
+    # a window whose first and last 1.6 s of speech are less similar than ``mixed_below``
+    # holds two voices (a turn change or cross-talk): marked ``overlap``, given no speaker.
+    # Both chosen on offline conversations of known speakers (python -m detector.speakers).
+    same_speaker: float = 0.75
+    mixed_below: float = 0.6
+
+
+@dataclass(frozen=True)
 class ScoringOptions:
     window_seconds: float = 4.0
     hop_seconds: float = 4.0
@@ -29,6 +43,7 @@ class ScoringOptions:
     min_speech_fraction: float = 0.2
     max_clipped_fraction: float = 0.01
     min_speech_seconds: float = 0.5
+    speakers: SpeakerOptions = SpeakerOptions()
 
     def __post_init__(self) -> None:
         if min(self.window_seconds, self.hop_seconds, self.min_tail_seconds) <= 0:
@@ -38,5 +53,5 @@ class ScoringOptions:
         if not 0 <= self.score_threshold <= 1 or not 0 <= self.inconclusive_band <= 0.5:
             raise ValueError("score threshold must be in [0, 1] and the band in [0, 0.5]")
 
-    def as_dict(self) -> dict[str, float]:
+    def as_dict(self) -> dict[str, object]:
         return asdict(self)

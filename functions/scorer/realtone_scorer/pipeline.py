@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
@@ -17,10 +18,11 @@ import numpy as np
 from realtone_core.models import Chunk, ModelCard, ScoringResult
 from realtone_scorer.audio import TARGET_RATE, Charge, decode
 from realtone_scorer.options import ScoringOptions
-from realtone_scorer.reasons import window_reason
+from realtone_scorer.reasons import Reason, window_reason
+from realtone_scorer.speakers import VoicePort, WindowVoice, diarize, embed_windows, speech_partials
 from realtone_scorer.speech import FRAME, SpeechFrames
 from realtone_scorer.speech import MODEL_SHA256 as SPEECH_MODEL
-from realtone_scorer.summary import summarize
+from realtone_scorer.summary import summarize, summarize_speakers
 from realtone_scorer.windows import Window, plan_windows, window_samples
 
 
@@ -35,10 +37,17 @@ class DetectorPort(Protocol):
     def score(self, windows: np.ndarray) -> np.ndarray: ...
 
 
-def scoring_key(options: ScoringOptions, detector: DetectorPort) -> str:
+def scoring_key(
+    options: ScoringOptions, detector: DetectorPort, voices: VoicePort | None = None
+) -> str:
     """Two uploads with the same bytes and the same key get the same result, so one may
     reuse the other's: the detector's identity plus every option that shapes a result."""
-    shape = {"detector": detector.identity, "speech_model": SPEECH_MODEL, **options.as_dict()}
+    shape = {
+        "detector": detector.identity,
+        "speech_model": SPEECH_MODEL,
+        "speaker_model": voices.identity if voices is not None else None,
+        **options.as_dict(),
+    }
     return hashlib.sha256(json.dumps(shape, sort_keys=True).encode()).hexdigest()
 
 
@@ -53,20 +62,34 @@ class ProgressPort(Protocol):
     def __call__(self, chunks: list[Chunk], done: int, total: int) -> object: ...
 
 
+@dataclass(frozen=True)
+class Scored:
+    chunks: list[Chunk]
+    score_ms: int  # the VAD, detector and speaker encoder
+    # speaker → voice embedding (unit vector); empty without a voice encoder
+    speakers: dict[int, np.ndarray]
+    # window index → its voice, for the windows that have one
+    voices: dict[int, WindowVoice]
+
+
 def score_samples(
     samples: np.ndarray,
     options: ScoringOptions,
     detector: DetectorPort,
     batch_size: int = 8,
     progress: ProgressPort | None = None,
-) -> tuple[list[Chunk], int]:
-    """Window 16 kHz samples and score the windows that can be judged; returns chunks and
-    model ms. A window that cannot be judged says why (``realtone_scorer.reasons``)."""
+    voices: VoicePort | None = None,
+) -> Scored:
+    """Window 16 kHz samples and score the windows that can be judged. A window that cannot
+    be judged says why (``realtone_scorer.reasons``). With ``voices``, the judged windows are
+    embedded in the same pass and told apart by speaker (``realtone_scorer.speakers``); the
+    speakers are known once every window is, so progress reports carry none."""
     windows = plan_windows(samples, TARGET_RATE, options)
     length = round(options.window_seconds * TARGET_RATE)
     speech = SpeechFrames(samples)
-    reasons: dict[int, str | None] = {}
+    reasons: dict[int, Reason | None] = {}
     scores: dict[int, float] = {}
+    embedded: dict[int, WindowVoice] = {}
 
     def chunk(w: Window) -> Chunk:
         return Chunk(
@@ -82,6 +105,18 @@ def score_samples(
     def score(batch: list[Window]) -> None:
         values = detector.score(np.stack([window_samples(samples, w, length) for w in batch]))
         scores.update((w.index, float(v)) for w, v in zip(batch, values, strict=True))
+        if voices is not None:
+            partials = [
+                speech_partials(
+                    samples[w.start : w.end],
+                    speech.until(w.end)[w.start // FRAME :],
+                    options.speakers,
+                )
+                for w in batch
+            ]
+            for w, voice in zip(batch, embed_windows(voices, partials), strict=True):
+                if voice is not None:
+                    embedded[w.index] = voice
 
     t0 = time.perf_counter()
     batch: list[Window] = []
@@ -101,7 +136,13 @@ def score_samples(
     if batch:
         score(batch)
     chunks = [chunk(w) for w in windows]
-    return chunks, ms_since(t0)
+    if voices is None:
+        return Scored(chunks, ms_since(t0), {}, {})
+    who = diarize(embedded, options.speakers)
+    for c in chunks:
+        c.speaker = who.speaker.get(c.chunk_id)
+        c.overlap = c.chunk_id in who.overlap
+    return Scored(chunks, ms_since(t0), who.embeddings, embedded)
 
 
 def score_file(
@@ -111,19 +152,24 @@ def score_file(
     batch_size: int = 8,
     charge: Charge | None = None,
     progress: ProgressPort | None = None,
+    voices: VoicePort | None = None,
 ) -> ScoringResult:
     """Score one local file; raises ``AudioError`` for audio that cannot be scored.
     ``charge`` is told the seconds of audio the file decodes to (see ``audio.decode``)."""
     started = time.perf_counter()
     audio = decode(path, options.max_duration_seconds, charge)
     decode_ms = ms_since(started)
-    chunks, score_ms = score_samples(audio.samples, options, detector, batch_size, progress)
+    scored = score_samples(audio.samples, options, detector, batch_size, progress, voices)
     total = ms_since(started)
+    summary = summarize(scored.chunks, options.score_threshold, options.inconclusive_band)
+    if voices is not None:
+        summary.speakers = summarize_speakers(scored.chunks, audio.duration_seconds, options)
     return ScoringResult(
         duration_seconds=audio.duration_seconds,
         processing_ms=total,
         model=detector.card,
-        summary=summarize(chunks, options.score_threshold, options.inconclusive_band),
-        chunks=chunks,
-        timings={"decode_ms": decode_ms, "score_ms": score_ms, "total_ms": total},
+        summary=summary,
+        chunks=scored.chunks,
+        timings={"decode_ms": decode_ms, "score_ms": scored.score_ms, "total_ms": total},
+        speaker_embeddings={s: e.tolist() for s, e in scored.speakers.items()},
     )

@@ -20,6 +20,7 @@ from realtone_core.webhooks import WebhookQueue, WebhookStore, dispatch
 from realtone_scorer.checkpoints import load_detector
 from realtone_scorer.pooling import PooledDetector
 from realtone_scorer.settings import ScorerSettings, get_settings
+from realtone_scorer.speaker_encoder import SpeakerEncoder
 from realtone_scorer.threads import size_torch
 from realtone_scorer.uploads import FairShare, Scorer
 
@@ -91,6 +92,7 @@ def get_scorer() -> Scorer:
         batch_size=settings.batch_size,
         quota=runtime.quota,
         announce=_announcer(services, settings.webhook_queue_url),
+        voices=SpeakerEncoder(),
     )
 
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import math
 
-from realtone_core.models import Chunk, Summary, Verdict
+from realtone_core.models import Chunk, SpeakerSummary, Summary, Verdict
+from realtone_scorer.options import ScoringOptions
 from realtone_scorer.reasons import file_reason
 
 
@@ -37,3 +38,26 @@ def summarize(chunks: list[Chunk], threshold: float, inconclusive_band: float = 
         fake_chunk_ratio=ratio,
         threshold=threshold,
     )
+
+
+def summarize_speakers(
+    chunks: list[Chunk], duration_seconds: float, options: ScoringOptions
+) -> list[SpeakerSummary]:
+    """Per speaker: how long they speak and the verdict the rules above give their windows
+    alone, so a real caller and a cloned one in the same file each get their own."""
+    speakers = sorted({c.speaker for c in chunks if c.speaker is not None})
+    out = []
+    for speaker in speakers:
+        own = [c for c in chunks if c.speaker == speaker]
+        verdict = summarize(own, options.score_threshold, options.inconclusive_band)
+        seconds = sum(c.end_time_seconds - c.start_time_seconds for c in own)
+        out.append(
+            SpeakerSummary(
+                speaker=speaker,
+                seconds=round(seconds, 3),
+                share=round(seconds / duration_seconds, 4) if duration_seconds > 0 else 0.0,
+                score=verdict.score,
+                verdict=verdict.verdict,
+            )
+        )
+    return out

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import BinaryIO, Protocol
 from uuid import UUID
 
+import numpy as np
 from aws_lambda_powertools import Logger
 
 from realtone_core.errors import AudioError, ErrorCode
@@ -27,6 +28,7 @@ from realtone_core.models import AnalysisRecord, Chunk, Progress, ScoringResult,
 from realtone_core.s3 import ObjectInfo, parse_upload_key
 from realtone_scorer.options import ScoringOptions
 from realtone_scorer.pipeline import DetectorPort, ms_since, score_file, scoring_key
+from realtone_scorer.speakers import VoicePort, match_enrolled
 
 logger = Logger(service="realtone-scorer", child=True)
 
@@ -73,6 +75,16 @@ class QuotaPort(Protocol):
 
     def charge(self, owner_id: UUID, analysis_id: UUID, seconds: int) -> int | None: ...
     def used(self, owner_id: UUID) -> int: ...
+
+
+class VoiceStorePort(Protocol):
+    """The owner's enrolled voices and the speakers' embeddings (``realtone_core.voices``)."""
+
+    def enrolled(self, owner_id: UUID) -> list[tuple[UUID, str, np.ndarray]]: ...
+    def speaker_embeddings(self, analysis_id: UUID) -> dict[int, np.ndarray]: ...
+    def save_speakers(
+        self, analysis_id: UUID, owner_id: UUID, speakers: list[tuple[int, float, list[float]]]
+    ) -> None: ...
 
 
 class PublishPort(Protocol):
@@ -133,6 +145,10 @@ class Scorer:
     quota: QuotaPort | None = None
     # Webhooks: sends the deliveries of an analysis that just ended to the webhook queue.
     announce: Callable[[UUID], object] | None = None
+    # Who is speaking: the speaker encoder, and where enrolled voices and embeddings live.
+    voices: VoicePort | None = None
+    voice_store: VoiceStorePort | None = None
+    match_threshold: float = 0.75
 
     def process_upload(self, s3_object: S3Object, delivery: Delivery) -> Outcome:
         """Score the object once; redeliveries and stale events are skipped.
@@ -197,6 +213,7 @@ class Scorer:
                 )
                 self._release_quietly(analysis_id, token)
             raise
+        self._save_speakers(analysis_id, owner_id, result)
         completed = self.analyses.complete(analysis_id, token, result)
         if completed is None:
             logger.info(
@@ -339,7 +356,7 @@ class Scorer:
             content_sha256 = out.hexdigest()
             # What is scored is these bytes: a later object under the key is told apart.
             self.analyses.record_object(analysis_id, token, info.etag, content_sha256)
-            key = scoring_key(self.options, self.detector)
+            key = scoring_key(self.options, self.detector, self.voices)
             reusable = self.analyses.find_reusable(owner_id, content_sha256, key)
             if reusable is not None:
                 source, duration, summary, chunks = reusable
@@ -347,15 +364,20 @@ class Scorer:
                     "identical upload already scored: reusing its result", source=str(source)
                 )
                 total = ms_since(started)
-                return ScoringResult(
-                    duration_seconds=duration,
-                    processing_ms=total,
-                    model=self.detector.card,
-                    summary=summary,
-                    chunks=chunks,
-                    content_sha256=content_sha256,
-                    scoring_key=key,
-                    timings={"download_ms": download_ms, "score_ms": 0, "total_ms": total},
+                embeddings = self.voice_store.speaker_embeddings(source) if self.voice_store else {}
+                return self._match_voices(
+                    ScoringResult(
+                        duration_seconds=duration,
+                        processing_ms=total,
+                        model=self.detector.card,
+                        summary=summary,
+                        chunks=chunks,
+                        content_sha256=content_sha256,
+                        scoring_key=key,
+                        timings={"download_ms": download_ms, "score_ms": 0, "total_ms": total},
+                        speaker_embeddings={s: e.tolist() for s, e in embeddings.items()},
+                    ),
+                    owner_id,
                 )
             result = score_file(
                 path,
@@ -364,15 +386,40 @@ class Scorer:
                 self.batch_size,
                 self._charger(record),
                 partial(self._progress, record),
+                self.voices,
             )
         total = ms_since(started)
-        return result.model_copy(
-            update={
-                "processing_ms": total,
-                "content_sha256": content_sha256,
-                "scoring_key": key,
-                "timings": {**result.timings, "download_ms": download_ms, "total_ms": total},
-            }
+        return self._match_voices(
+            result.model_copy(
+                update={
+                    "processing_ms": total,
+                    "content_sha256": content_sha256,
+                    "scoring_key": key,
+                    "timings": {**result.timings, "download_ms": download_ms, "total_ms": total},
+                }
+            ),
+            owner_id,
+        )
+
+    def _match_voices(self, result: ScoringResult, owner_id: UUID) -> ScoringResult:
+        """Which speakers sound like the owner's enrolled voices, as they are now (a reused
+        result is matched again: the voices may have changed since)."""
+        if self.voice_store is None or not result.speaker_embeddings:
+            return result
+        embeddings = {s: np.asarray(v, np.float32) for s, v in result.speaker_embeddings.items()}
+        enrolled = self.voice_store.enrolled(owner_id)
+        summary = match_enrolled(result.summary, embeddings, enrolled, self.match_threshold)
+        return result.model_copy(update={"summary": summary})
+
+    def _save_speakers(self, analysis_id: UUID, owner_id: UUID, result: ScoringResult) -> None:
+        """Before the result is stored: a redelivery writes the same rows again."""
+        if self.voice_store is None or not result.speaker_embeddings:
+            return
+        seconds = {s.speaker: s.seconds for s in result.summary.speakers or []}
+        self.voice_store.save_speakers(
+            analysis_id,
+            owner_id,
+            [(s, seconds.get(s, 0.0), e) for s, e in sorted(result.speaker_embeddings.items())],
         )
 
 

@@ -597,6 +597,12 @@ const REASONS = {
   too_short: "too little speech to judge",
 };
 
+// Speakers' colours: apart from the score scale (green to red) and from each other.
+const SPEAKER_COLOURS = ["#2b6cb0", "#805ad5", "#dd6b20", "#319795", "#975a16", "#b83280", "#4a5568"];
+function speakerColour(speaker) {
+  return SPEAKER_COLOURS[speaker % SPEAKER_COLOURS.length];
+}
+
 // One window of a timeline; ``play`` (null on the live timeline) starts the player there.
 function windowButton(c, play) {
   const b = document.createElement("button");
@@ -606,9 +612,17 @@ function windowButton(c, play) {
   b.dataset.end = c.end_time_seconds;
   b.style.flexGrow = String(c.end_time_seconds - c.start_time_seconds);
   if (c.score != null) b.style.background = scoreColour(c.score);
-  const what = c.score != null
+  let what = c.score != null
     ? `${Math.round(c.score * 100)} % synthetic`
     : REASONS[c.reason] || "no speech";
+  if (c.speaker != null) {
+    what += `, speaker ${c.speaker}`;
+    b.style.borderTop = `6px solid ${speakerColour(c.speaker)}`;
+    b.dataset.speaker = c.speaker;
+  } else if (c.overlap) {
+    what += ", two voices";
+    b.classList.add("overlap");
+  }
   const span = `${fmtSeconds(c.start_time_seconds)} to ${fmtSeconds(c.end_time_seconds)}`;
   b.setAttribute("aria-label", `Window ${c.chunk_id + 1}, ${span}: ${what}.${play ? " Play from here." : ""}`);
   b.title = `${fmtSeconds(c.start_time_seconds)}–${fmtSeconds(c.end_time_seconds)}: ${what}`;
@@ -633,6 +647,7 @@ function renderResult(a) {
   $("verdict-score").textContent = a.summary.score == null ? "No overall score" :
     `Overall score ${Math.round(a.summary.score * 100)} % synthetic · ${a.chunks.filter((c) => c.score != null).length} of ${a.chunks.length} windows judged`;
   $("untrained-warning").hidden = Boolean(a.model?.trained);
+  renderSpeakers(a.summary);
 
   const timeline = $("timeline");
   timeline.replaceChildren();
@@ -668,6 +683,41 @@ function renderResult(a) {
   $("timeline-play-hint").hidden = Boolean(a.audio_deleted);
   if (a.audio_deleted) audioGone(a.audio_deleted);
   else loadAudio(a.id);
+}
+
+// Who speaks: a verdict per voice, and the alert when an enrolled voice is imitated.
+function renderSpeakers(summary) {
+  const alert = summary.impersonation;
+  $("impersonation").hidden = !alert;
+  if (alert) {
+    $("impersonation").textContent =
+      `⚠ Speaker ${alert.speaker} sounds like ${alert.name} (similarity ${Math.round(alert.similarity * 100)} %), and the voice is synthetic.`;
+  }
+  const speakers = summary.speakers || [];
+  $("speakers-card").hidden = speakers.length === 0;
+  $("speakers").replaceChildren(...speakers.map((s) => {
+    const li = document.createElement("li");
+    li.dataset.speaker = s.speaker;
+    const swatch = document.createElement("i");
+    swatch.className = "swatch";
+    swatch.style.background = speakerColour(s.speaker);
+    const name = document.createElement("strong");
+    name.textContent = `Speaker ${s.speaker}`;
+    const verdict = document.createElement("span");
+    verdict.className = `badge ${s.verdict}`;
+    verdict.textContent = VERDICTS[s.verdict][0];
+    const facts = document.createElement("span");
+    const score = s.score == null ? "no score" : `${Math.round(s.score * 100)} % synthetic`;
+    facts.textContent = ` ${fmtSeconds(s.seconds)} (${Math.round(s.share * 100)} % of the audio) · ${score}`;
+    li.append(swatch, name, " ", verdict, facts);
+    if (s.enrolled_voice) {
+      const known = document.createElement("span");
+      known.className = "enrolled";
+      known.textContent = ` · sounds like ${s.enrolled_voice.name} (${Math.round(s.enrolled_voice.similarity * 100)} %)`;
+      li.append(known);
+    }
+    return li;
+  }));
 }
 
 // No audio to play (retention): a sentence instead of the player.

@@ -7,7 +7,7 @@ from enum import StrEnum
 from typing import Annotated, Literal
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, PlainSerializer
+from pydantic import BaseModel, ConfigDict, Field, PlainSerializer
 
 
 class Status(StrEnum):
@@ -58,6 +58,28 @@ class ModelCard(BaseModel):
 Reason = Literal["no_speech", "music_or_noise", "clipped", "too_short"]
 
 
+class EnrolledMatch(BaseModel):
+    id: UUID
+    name: str
+    similarity: float
+
+
+class SpeakerSummary(BaseModel):
+    speaker: int
+    seconds: float  # length of the windows this speaker holds
+    share: float  # of the file's duration
+    score: float | None
+    verdict: Verdict
+    enrolled_voice: EnrolledMatch | None = None
+
+
+class Impersonation(BaseModel):
+    voice_id: UUID
+    name: str
+    speaker: int
+    similarity: float
+
+
 class Summary(BaseModel):
     verdict: Verdict
     score: float | None
@@ -67,6 +89,11 @@ class Summary(BaseModel):
     threshold: float
     # When the verdict is inconclusive: why no window could be judged.
     reason: Reason | None = None
+    # Who speaks (realtone_scorer.speakers): one entry per speaker, speaker 0 speaks most;
+    # None on results scored before speakers were told apart.
+    speakers: list[SpeakerSummary] | None = None
+    # A speaker that sounds like one of the owner's enrolled voices and is judged synthetic.
+    impersonation: Impersonation | None = None
 
 
 class Chunk(BaseModel):
@@ -76,6 +103,10 @@ class Chunk(BaseModel):
     score: float | None
     voiced: bool
     reason: Reason | None = None
+    # Which speaker talks in this window; None when no voice could be embedded, or when the
+    # window holds two voices (``overlap``: a change of speaker or cross-talk).
+    speaker: int | None = None
+    overlap: bool = False
 
 
 class ErrorInfo(BaseModel):
@@ -213,3 +244,5 @@ class ScoringResult(BaseModel):
     content_sha256: str | None = None
     # Fingerprint of the detector and settings (realtone_scorer.pipeline.scoring_key).
     scoring_key: str | None = None
+    # speaker → its voice embedding (unit vector); stored for voice search, never shown.
+    speaker_embeddings: dict[int, list[float]] = Field(default_factory=dict, exclude=True)

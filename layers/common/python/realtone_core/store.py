@@ -264,8 +264,8 @@ class AnalysisStore:
     def chunks(self, analysis_id: UUID) -> list[Chunk]:
         with self.db.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
             rows = cur.execute(
-                "SELECT chunk_id, start_time_seconds, end_time_seconds, score, voiced, reason"
-                " FROM analysis_chunks WHERE analysis_id = %s ORDER BY chunk_id",
+                "SELECT chunk_id, start_time_seconds, end_time_seconds, score, voiced, reason,"
+                " speaker, overlap FROM analysis_chunks WHERE analysis_id = %s ORDER BY chunk_id",
                 (analysis_id,),
             ).fetchall()
         return [Chunk.model_validate(r) for r in rows]
@@ -502,7 +502,8 @@ class AnalysisStore:
                 return None
             cur.executemany(
                 "INSERT INTO analysis_chunks (analysis_id, chunk_id, start_time_seconds,"
-                " end_time_seconds, score, voiced, reason) VALUES (%s, %s, %s, %s, %s, %s, %s)",
+                " end_time_seconds, score, voiced, reason, speaker, overlap)"
+                " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)",
                 [
                     (
                         analysis_id,
@@ -512,6 +513,8 @@ class AnalysisStore:
                         c.score,
                         c.voiced,
                         c.reason,
+                        c.speaker,
+                        c.overlap,
                     )
                     for c in result.chunks
                 ],

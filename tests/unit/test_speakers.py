@@ -1,0 +1,136 @@
+"""Who is speaking: the GE2E encoder pinned to its published outputs, the clustering, the
+per-speaker verdicts and the enrolled-voice alerts."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from uuid import uuid4
+
+import numpy as np
+import pytest
+import torch
+
+from realtone_core.models import SpeakerSummary, Summary
+from realtone_scorer.audio import decode
+from realtone_scorer.families.base import ModelLoadError
+from realtone_scorer.options import SpeakerOptions
+from realtone_scorer.speaker_encoder import (
+    HOP,
+    SpeakerEncoder,
+    load_encoder,
+    mel_spectrogram,
+    normalise_volume,
+)
+from realtone_scorer.speakers import WindowVoice, cluster, diarize, match_enrolled
+
+DATA = Path(__file__).resolve().parents[1] / "data"
+
+
+@pytest.fixture(scope="module")
+def encoder() -> SpeakerEncoder:
+    return SpeakerEncoder()
+
+
+def test_the_encoder_reproduces_resemblyzers_published_embeddings(encoder):
+    """Reference computed once with resemblyzer 0.1.4 and librosa (kept as data)."""
+    ref = json.loads((DATA / "ge2e_reference.json").read_text())
+    wav = normalise_volume(decode(DATA / "audio" / "speech-asterisk-allison.flac", 60).samples)
+    wav = wav[: 5 * 16_000]
+    stop = ref["slices"][-1][1]
+    wav = np.pad(wav, (0, max(0, stop - len(wav))))
+    mel = mel_spectrogram(wav[None])[0]
+    np.testing.assert_allclose(mel[100], ref["mel_frame_100"], rtol=1e-4, atol=1e-7)
+    partials = np.stack([mel[a // HOP : b // HOP] for a, b in ref["slices"]])
+    with torch.inference_mode():
+        published = load_encoder()(torch.from_numpy(partials)).numpy()
+    np.testing.assert_allclose(published, ref["partials"], atol=1e-4)
+    # The runtime the scorer uses (ONNX Runtime) gives the same embeddings.
+    np.testing.assert_allclose(encoder.run(partials), ref["partials"], atol=1e-4)
+
+
+def test_weights_that_are_not_the_pinned_ones_are_refused(tmp_path):
+    fake = tmp_path / "ge2e.pt"
+    fake.write_bytes(b"not the weights")
+    with pytest.raises(ModelLoadError, match="sha256"):
+        load_encoder(fake)
+    with pytest.raises(ModelLoadError, match="missing"):
+        load_encoder(tmp_path / "absent.pt")
+
+
+def test_embeddings_are_unit_vectors_and_short_partials_are_padded(encoder):
+    speech = decode(DATA / "audio" / "speech-asterisk-allison.flac", 60).samples
+    out = encoder.embed([speech[:16_000], speech[16_000:48_000]])
+    assert out.shape == (2, 256)
+    np.testing.assert_allclose(np.linalg.norm(out, axis=1), 1.0, atol=1e-5)
+    assert encoder.embed([]).shape == (0, 256)
+
+
+def _unit(v: np.ndarray) -> np.ndarray:
+    return (v / np.linalg.norm(v, axis=-1, keepdims=True)).astype(np.float32)
+
+
+def _voices(centres: np.ndarray, who: list[int], spread: float, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    return _unit(centres[who] + spread * rng.standard_normal((len(who), centres.shape[1])))
+
+
+def test_clustering_finds_each_voice_and_numbers_them_by_first_appearance():
+    centres = _unit(np.random.default_rng(1).standard_normal((3, 256)))
+    who = [2, 2, 0, 1, 0, 2, 1, 1, 0]
+    labels = cluster(_voices(centres, who, 0.03), same_speaker=0.75)
+    # Same partition as the truth, labels in order of first appearance.
+    assert labels.tolist() == [0, 0, 1, 2, 1, 0, 2, 2, 1]
+    assert cluster(np.zeros((0, 256), np.float32), 0.75).tolist() == []
+
+
+def test_diarize_numbers_speakers_by_speech_and_marks_windows_with_two_voices():
+    centres = _unit(np.random.default_rng(2).standard_normal((2, 256)))
+    vectors = _voices(centres, [0, 1, 1, 1, 0], 0.02)
+    voices = {i: WindowVoice(v, 0.9, 3.0) for i, v in enumerate(vectors)}
+    voices[2] = WindowVoice(vectors[2], 0.1, 3.0)  # its two halves disagree
+    who = diarize(voices, SpeakerOptions())
+    assert who.overlap == {2}
+    # Voice 1 speaks in windows 1 and 3 (6 s), voice 0 in 0 and 4 (6 s): a tie keeps the
+    # first to appear first; window 2 is left without a speaker.
+    assert who.speaker == {0: 0, 4: 0, 1: 1, 3: 1}
+    assert set(who.embeddings) == {0, 1}
+    assert float(who.embeddings[0] @ centres[0]) > 0.95 > float(who.embeddings[0] @ centres[1])
+
+
+def _summary(*verdicts: str) -> Summary:
+    return Summary(
+        verdict="fake",
+        score=0.9,
+        max_score=0.9,
+        mean_score=0.9,
+        fake_chunk_ratio=1.0,
+        threshold=0.5,
+        speakers=[
+            SpeakerSummary(speaker=i, seconds=8, share=0.5, score=0.5, verdict=v)  # type: ignore[arg-type]
+            for i, v in enumerate(verdicts)
+        ],
+    )
+
+
+def test_a_synthetic_speaker_that_sounds_like_an_enrolled_voice_is_an_impersonation():
+    centres = _unit(np.random.default_rng(3).standard_normal((3, 256)))
+    ceo, mum = uuid4(), uuid4()
+    enrolled = [(ceo, "our CEO", centres[0]), (mum, "mum", centres[1])]
+    speakers = {0: centres[0], 1: centres[2]}
+    out = match_enrolled(_summary("fake", "real"), speakers, enrolled, threshold=0.8)
+    assert out.speakers is not None
+    assert out.speakers[0].enrolled_voice is not None
+    assert out.speakers[0].enrolled_voice.name == "our CEO"
+    assert out.speakers[1].enrolled_voice is None  # a stranger
+    assert out.impersonation is not None
+    assert (out.impersonation.voice_id, out.impersonation.speaker) == (ceo, 0)
+    # The enrolled voice speaking for real is recognised, and no alert is raised.
+    real = match_enrolled(_summary("real", "real"), speakers, enrolled, threshold=0.8)
+    assert real.speakers is not None and real.speakers[0].enrolled_voice is not None
+    assert real.impersonation is None
+    # Nobody enrolled, or nobody similar enough: nothing matches.
+    assert match_enrolled(_summary("fake"), speakers, [], 0.8).impersonation is None
+    far = match_enrolled(_summary("fake"), {0: centres[2]}, enrolled, 0.8)
+    assert far.impersonation is None and far.speakers is not None
+    assert far.speakers[0].enrolled_voice is None
