@@ -14,7 +14,7 @@ SAM_ENV := SAM_CLI_TELEMETRY=0 AWS_DEFAULT_REGION=us-east-1 AWS_ACCESS_KEY_ID=of
 SAM_BUILD_DIR := .local/sam-build
 PYTEST := $(PY) -m pytest
 
-.PHONY: help install install-browser run test test-unit test-integration test-e2e lint lint-template sam-build invoke bench corpus detector format clean
+.PHONY: help install install-browser run test test-unit test-integration test-e2e lint lint-template sam-build invoke bench corpus speakers detector format clean
 
 help: ## Show this help
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-18s\033[0m %s\n", $$1, $$2}'
@@ -88,6 +88,9 @@ corpus: $(STAMP) ## Build the offline detector corpus into .local/corpus (Debian
 	fi
 	$(PY) -m pip install --quiet -e '.[dev,tools,corpus]'
 	time $(PY) -m detector.corpus --out .local/corpus
+
+speakers: corpus ## Choose and measure the speaker thresholds on the corpus's known speakers (docs/speakers/report.json; ~3 min; not in CI)
+	time $(PY) -m detector.speakers --corpus .local/corpus --report docs/speakers/report.json
 
 detector: corpus ## Train the shipped detector on the corpus and measure it (models/realtone-detector, docs/detector.md; ~1 h on 2 cores; not in CI)
 	time $(PY) -m detector.build --corpus .local/corpus --out models/realtone-detector --report docs/detector/report.json

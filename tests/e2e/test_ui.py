@@ -423,3 +423,54 @@ def test_a_result_shows_its_webhook_deliveries(page, tmp_path):
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_speakers_get_a_colour_and_a_verdict_each_and_an_impersonation_is_flagged(page, tmp_path):
+    from tests.integration.test_speakers import alternation
+
+    sign_up(page)
+    data, _ = alternation(
+        ("speech-asterisk-june.flac", 0, 8),
+        ("synthetic-piper-joe.flac", 0, 8),
+        ("speech-asterisk-june.flac", 8, 16),
+    )
+    upload(page, tmp_path, "call.wav", data)
+    page.locator("#verdict-label").wait_for(timeout=60_000)
+    speakers = page.locator("#speakers li")
+    assert speakers.count() == 2
+    assert page.locator("#speakers").inner_text().count("Speaker ") == 2
+    windows = page.locator("#timeline .window")
+    labels = [windows.nth(i).get_attribute("data-speaker") for i in range(windows.count())]
+    assert labels[0] == labels[1] == labels[4] == labels[5] != labels[2] == labels[3]
+    assert "speaker" in (windows.nth(0).get_attribute("aria-label") or "")
+    assert page.locator("#impersonation").is_hidden()
+
+    # The scorer's alert, as the result document carries it, in words a user acts on.
+    import json
+
+    def with_alert(route):
+        response = route.fetch()
+        doc = response.json()
+        doc["summary"]["impersonation"] = {
+            "voice_id": str(uuid.uuid4()),
+            "name": "our CEO",
+            "speaker": 1,
+            "similarity": 0.93,
+        }
+        doc["summary"]["speakers"][1]["enrolled_voice"] = {
+            "id": doc["summary"]["impersonation"]["voice_id"],
+            "name": "our CEO",
+            "similarity": 0.93,
+        }
+        route.fulfill(response=response, body=json.dumps(doc))
+
+    page.route(
+        "**/v1/analyses/*",
+        lambda route: with_alert(route) if route.request.method == "GET" else route.continue_(),
+    )
+    page.add_init_script("delete window.EventSource")  # the result comes from the GET
+    page.reload()
+    alert = page.locator("#impersonation")
+    alert.wait_for(timeout=30_000)
+    assert "sounds like our CEO" in alert.inner_text() and "synthetic" in alert.inner_text()
+    assert "sounds like our CEO (93 %)" in speakers.nth(1).inner_text()

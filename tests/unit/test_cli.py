@@ -1287,3 +1287,49 @@ def test_a_stream_that_ends_without_events_falls_back_to_polling():
     )
     assert final["status"] == "completed"
     assert calls == ["/v1/analyses/1/events", "/v1/analyses/1"]
+
+
+def with_speakers(analysis: dict[str, Any], impersonation: bool) -> dict[str, Any]:
+    """Two speakers: 0 real, 1 synthetic and (with ``impersonation``) sounding like mum."""
+    chunks = [dict(c) for c in analysis["chunks"]]
+    chunks[0].update(speaker=1, overlap=False)
+    chunks[1].update(speaker=None, overlap=True)
+    chunks[2].update(speaker=0, overlap=False)
+    mum = {"id": "v1", "name": "mum", "similarity": 0.93}
+    speakers = [
+        {"speaker": 0, "seconds": 2.3, "share": 0.22, "score": 0.2, "verdict": "real"},
+        {
+            "speaker": 1,
+            "seconds": 4.0,
+            "share": 0.39,
+            "score": 0.7,
+            "verdict": "fake",
+            "enrolled_voice": mum if impersonation else None,
+        },
+    ]
+    alert = {"voice_id": "v1", "name": "mum", "speaker": 1, "similarity": 0.93}
+    summary = {
+        **analysis["summary"],
+        "speakers": speakers,
+        "impersonation": alert if impersonation else None,
+    }
+    return {**analysis, "chunks": chunks, "summary": summary}
+
+
+def test_the_report_gives_each_speaker_a_verdict_and_flags_an_impersonation():
+    text = render.analysis_report(with_speakers(completed("1", "real"), impersonation=True))
+    assert "speaker 0: real (score 0.200; 2 s, 22 % of the audio)" in text
+    assert "speaker 1: fake (score 0.700; 4 s, 39 % of the audio, sounds like mum (0.930))" in text
+    assert "ALERT:   speaker 1 sounds like mum (0.930) and the voice is synthetic" in text
+    rows = text.splitlines()
+    assert "speaker" in rows[1] and "2 voices" in rows[3]
+    plain = render.analysis_report(with_speakers(completed("1", "real"), impersonation=False))
+    assert "ALERT" not in plain and "sounds like" not in plain
+
+
+def test_an_impersonation_exits_1_even_when_the_file_is_mostly_real():
+    result = analyze.FileResult("call.wav")
+    result.analysis = with_speakers(completed("1", "real"), impersonation=True)
+    assert analyze.exit_code([result]) == 1
+    result.analysis = with_speakers(completed("1", "real"), impersonation=False)
+    assert analyze.exit_code([result]) == 0

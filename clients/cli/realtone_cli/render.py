@@ -240,14 +240,14 @@ def _who(chunk: dict[str, Any]) -> str:
 
 def window_table(chunks: list[dict[str, Any]], threshold: float | None) -> list[str]:
     speakers = any(c.get("speaker") is not None or c.get("overlap") for c in chunks)
-    lines = ["  window    start      end" + ("  speaker" if speakers else "") + "      score"]
+    lines = ["  window    start      end" + ("   speaker" if speakers else "") + "      score"]
     for c in chunks:
         voiced = c.get("score") is not None
         score = _score(c["score"]) if voiced else REASONS.get(c.get("reason") or "", "no speech")
         mark = ""
         if voiced and threshold is not None and c["score"] >= threshold:
             mark = "  <- fake"
-        who = f"  {_who(c):>7}" if speakers else ""
+        who = f"  {_who(c):>8}" if speakers else ""
         lines.append(
             f"  {c['chunk_id']:>6}  {c['start_time_seconds']:6.1f}s  {c['end_time_seconds']:6.1f}s"
             f"{who}  {score:>9}  {bar(c['score'] if voiced else None)}{mark}".rstrip()
