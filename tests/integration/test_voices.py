@@ -155,6 +155,19 @@ def test_save_speakers_is_idempotent_and_replaces_an_earlier_attempt(services, s
         store.save_speakers(ident, owner, [(0, 1.0, [float("nan")] * EMBEDDING_DIM)])
 
 
+def test_a_reused_result_gets_the_speakers_of_the_analysis_it_reuses(services, store):
+    owner = new_owner(services)
+    scored, reused = analysis(services, owner), analysis(services, owner)
+    store.save_speakers(scored, owner, [(0, 6.0, unit()), (1, 1.5, unit())])
+    store.save_speakers(reused, owner, [(5, 1.0, unit())])  # an earlier attempt's
+    assert store.copy_speakers(scored, reused, owner) == 2
+    assert speakers_of(services, reused) == [(0, 6.0), (1, 1.5)]
+    # Never from another owner's analysis, never into a zero-retention one.
+    assert store.copy_speakers(scored, analysis(services, new_owner(services)), owner) == 0
+    zero = analysis(services, owner, zero_retention=True)
+    assert store.copy_speakers(scored, zero, owner) == 0 and speakers_of(services, zero) == []
+
+
 def test_embeddings_are_stored_normalised_and_enrolled_voices_are_the_mean(services, store):
     owner = new_owner(services)
     first, second = analysis(services, owner), analysis(services, owner)

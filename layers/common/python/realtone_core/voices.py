@@ -147,6 +147,29 @@ class VoiceStore:
             )
         return len(rows)
 
+    def copy_speakers(self, source_id: UUID, analysis_id: UUID, owner_id: UUID) -> int:
+        """A reused result (the same bytes scored the same way): the speakers of the owner's
+        analysis ``source_id`` become ``analysis_id``'s, under the same rules as
+        ``save_speakers`` (nothing for zero-retention or audio already gone). Returns how
+        many rows ``analysis_id`` has now."""
+        with self.db.connection() as conn:
+            keeps = conn.execute(
+                "SELECT created_at FROM analyses WHERE id = %s AND owner_id = %s"
+                " AND NOT zero_retention AND audio_deleted_at IS NULL FOR SHARE",
+                (analysis_id, owner_id),
+            ).fetchone()
+            if keeps is None:
+                return 0
+            conn.execute("DELETE FROM analysis_speakers WHERE analysis_id = %s", (analysis_id,))
+            copied = conn.execute(
+                "INSERT INTO analysis_speakers"
+                " (analysis_id, speaker, owner_id, seconds, embedding, created_at)"
+                " SELECT %s, speaker, owner_id, seconds, embedding, %s FROM analysis_speakers"
+                " WHERE analysis_id = %s AND owner_id = %s",
+                (analysis_id, keeps[0], source_id, owner_id),
+            )
+            return copied.rowcount
+
     def enrolled(self, owner_id: UUID) -> list[tuple[UUID, str, np.ndarray]]:
         """The owner's enrolled voices (id, name, embedding), for matching speakers."""
         import numpy as np
