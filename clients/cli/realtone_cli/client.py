@@ -344,3 +344,29 @@ class Client:
 
     def delete_account(self) -> None:
         self.request("DELETE", "/v1/account")
+
+    # -- voices ----------------------------------------------------------------------------
+
+    def enroll_voice(self, name: str, sources: list[tuple[str, int]]) -> dict[str, Any]:
+        """``POST /v1/voices`` → ``{id, name, sources, created_at}``."""
+        body = {
+            "name": name,
+            "sources": [{"analysis_id": a, "speaker": s} for a, s in sources],
+        }
+        data: dict[str, Any] = self.request("POST", "/v1/voices", json=body).json()
+        return data
+
+    def list_voices(self) -> list[dict[str, Any]]:
+        items: list[dict[str, Any]] = self.request("GET", "/v1/voices").json()["items"]
+        return items
+
+    def delete_voice(self, voice_id: str) -> None:
+        self.request("DELETE", f"/v1/voices/{voice_id}")
+
+    def search_voices(
+        self, query: dict[str, Any], limit: int, cursor: str | None
+    ) -> dict[str, Any]:
+        """``POST /v1/voices/search`` with ``{analysis_id, speaker}`` or ``{voice_id}``."""
+        body = {**query, "limit": limit, **({"cursor": cursor} if cursor else {})}
+        data: dict[str, Any] = self.request("POST", "/v1/voices/search", json=body).json()
+        return data

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
-from realtone_cli import analyze, config, render
+from realtone_cli import analyze, config, render, voices
 from realtone_cli.client import ApiError, Client, NotLoggedIn
 
 EXIT_OK, EXIT_FAKE, EXIT_ERROR, EXIT_INTERRUPTED = 0, 1, 2, 130
@@ -130,6 +130,26 @@ example:
   realtone delete 0b0f5f0e-5c2a-4f7e-9d3e-2a6d1f0c9b11
 
 exit codes: 0 deleted, 2 error ("no such analysis", not logged in, API unreachable)
+"""
+VOICES_EPILOG = """\
+examples:
+  realtone voices enroll "Alice" alice-1.wav alice-2.m4a     # files: analysed first
+  realtone voices enroll "Bob" 0b0f5f0e-5c2a-4f7e-9d3e-2a6d1f0c9b11:1
+  realtone voices list
+  realtone voices search suspicious-call.wav                 # where else does it speak?
+  realtone voices search 0b0f5f0e-5c2a-4f7e-9d3e-2a6d1f0c9b11:1 --all
+  realtone voices search --voice 6d4c0a4e-9a4e-4c51-8f0c-2b1f3e9d7a10
+  realtone voices delete 6d4c0a4e-9a4e-4c51-8f0c-2b1f3e9d7a10
+
+The scorer finds the speakers of each recording, numbered by how much they speak (speaker 0
+speaks most), with a voice (a speaker embedding) each. Where an analysis is expected you can
+give ANALYSIS_ID (its speaker 0, the one with the most speech), ANALYSIS_ID:SPEAKER, or an
+audio FILE: it is uploaded and analysed like `realtone analyze` does (it stays in your
+history), then its main speaker is used. Only your own analyses are searched. Analyses made
+under zero-retention keep no voices, so they can be neither searched for nor enrolled from.
+
+exit codes: 0 done (also when a search finds nothing), 2 error (not logged in, no such
+analysis/voice/speaker, a file that could not be analysed, API unreachable)
 """
 
 
@@ -396,6 +416,72 @@ def cmd_account(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _voice_options(args: argparse.Namespace) -> analyze.Options:
+    return analyze.Options(timeout=args.timeout, quiet=args.json, json=args.json)
+
+
+def cmd_voices_list(args: argparse.Namespace) -> int:
+    with make_client(args) as client:
+        items = client.list_voices()
+    print(json.dumps({"items": items}, indent=2) if args.json else voices.voices_table(items))
+    return EXIT_OK
+
+
+def cmd_voices_enroll(args: argparse.Namespace) -> int:
+    options = _voice_options(args)
+    with make_client(args) as client:
+        refs = [voices.resolve(client, item, options) for item in args.sources]
+        voice = client.enroll_voice(args.name, [(r.analysis_id, r.speaker) for r in refs])
+    if args.json:
+        print(json.dumps(voice, indent=2))
+        return EXIT_OK
+    for ref in refs:
+        origin = f" ({ref.file})" if ref.file else ""
+        print(f"  from analysis {ref.analysis_id} speaker {ref.speaker}{origin}")
+    print(f"enrolled {voice['name']!r} as voice {voice['id']}")
+    return EXIT_OK
+
+
+def cmd_voices_delete(args: argparse.Namespace) -> int:
+    with make_client(args) as client:
+        try:
+            client.delete_voice(args.id)
+        except ApiError as exc:
+            if exc.status == 404:
+                raise ApiError(404, exc.code, f"no such voice: {args.id}") from exc
+            raise
+    print(f"deleted voice {args.id}")
+    return EXIT_OK
+
+
+def cmd_voices_search(args: argparse.Namespace) -> int:
+    if (args.query is None) == (args.voice is None):
+        raise UsageProblem("give a FILE or ANALYSIS_ID[:SPEAKER], or --voice VOICE_ID")
+    items: list[dict[str, Any]] = []
+    cursor: str | None = None
+    with make_client(args) as client:
+        if args.voice is not None:
+            query: dict[str, Any] = {"voice_id": args.voice}
+        else:
+            ref = voices.resolve(client, args.query, _voice_options(args))
+            query = {"analysis_id": ref.analysis_id, "speaker": ref.speaker}
+            if not args.json:
+                voices.say(f"searching for speaker {ref.speaker} of analysis {ref.analysis_id}")
+        while True:
+            page = client.search_voices(query, args.limit, cursor)
+            items.extend(page.get("items") or [])
+            cursor = page.get("next_cursor")
+            if not args.all or not cursor:
+                break
+    if args.json:
+        print(json.dumps({"items": items, "next_cursor": cursor}, indent=2))
+        return EXIT_OK
+    print(voices.search_table(items, render.use_color(sys.stdout)))
+    if cursor:
+        voices.say(f"(showing the {len(items)} newest; more with --all or a larger --limit)")
+    return EXIT_OK
+
+
 TOOLS = {"eval": "realtone_scorer.evaluate", "train": "realtone_scorer.train"}
 
 
@@ -639,6 +725,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("id", metavar="ID", help="the analysis id (see `realtone history`)")
 
+    _voices_parser(sub, common)
+
     for name, text in (
         ("eval", "measure a detector on a labelled set (EER, AUC, DET curve)"),
         ("train", "fine-tune a detector on labelled audio"),
@@ -646,6 +734,72 @@ def build_parser() -> argparse.ArgumentParser:
         # Listed for --help; main() hands everything after the command to the tool.
         sub.add_parser(name, help=text, add_help=False, description=text)
     return parser
+
+
+def _voices_parser(sub: Any, common: argparse.ArgumentParser) -> None:
+    raw = argparse.RawDescriptionHelpFormatter
+    voices_parser = sub.add_parser(
+        "voices",
+        help="enrol voices and find the analyses in which a voice speaks",
+        description="Who is speaking: enrol a voice under a name from speakers of your"
+        "\nanalyses, list and delete enrolled voices, and search your analyses for a voice.",
+        epilog=VOICES_EPILOG,
+        formatter_class=raw,
+    )
+    vsub = voices_parser.add_subparsers(dest="voices_command", required=True, metavar="ACTION")
+
+    def action(name: str, summary: str, func: Callable[..., int]) -> argparse.ArgumentParser:
+        p = vsub.add_parser(
+            name,
+            help=summary,
+            description=summary[0].upper() + summary[1:] + ".",
+            epilog=VOICES_EPILOG,
+            formatter_class=raw,
+            parents=[common],
+        )
+        p.set_defaults(func=func)
+        p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+        return p
+
+    def waits(p: argparse.ArgumentParser) -> None:
+        p.add_argument(
+            "--timeout",
+            type=_seconds,
+            default=600.0,
+            metavar="SECONDS",
+            help="how long to wait for the result of each FILE analysed (default: 600)",
+        )
+
+    action("list", "list your enrolled voices, newest first", cmd_voices_list)
+    p = action(
+        "enroll", "enrol a voice under a name from speakers of your analyses", cmd_voices_enroll
+    )
+    p.add_argument("name", metavar="NAME", help="the voice's name (1-100 characters)")
+    p.add_argument(
+        "sources",
+        nargs="+",
+        metavar="FILE_OR_ANALYSIS",
+        help="audio FILE (analysed first), ANALYSIS_ID (its main speaker) or"
+        " ANALYSIS_ID:SPEAKER; up to 20, the voice is their mean",
+    )
+    waits(p)
+    p = action("delete", "delete an enrolled voice", cmd_voices_delete)
+    p.add_argument("id", metavar="VOICE_ID", help="the voice id (see `realtone voices list`)")
+    p = action(
+        "search", "find your analyses in which a voice speaks, newest first", cmd_voices_search
+    )
+    p.add_argument(
+        "query",
+        nargs="?",
+        metavar="FILE|ANALYSIS_ID[:SPEAKER]",
+        help="the voice to look for: a speaker of an analysis, or an audio FILE (analysed first)",
+    )
+    p.add_argument("--voice", metavar="VOICE_ID", help="look for an enrolled voice instead")
+    p.add_argument(
+        "--limit", type=_limit, default=20, metavar="N", help="how many (1-100, default 20)"
+    )
+    p.add_argument("--all", action="store_true", help="all of them (follows every page)")
+    waits(p)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -223,6 +223,9 @@ def _verdict(verdict: str, color: bool) -> str:
     return _paint(verdict, code, color)
 
 
+paint_verdict = _verdict
+
+
 # Why a window or a file could not be judged (DESIGN §7: reason), in plain words.
 REASONS = {
     "no_speech": "no speech",

@@ -10,7 +10,7 @@ from mangum import Mangum
 
 from realtone_api.errors import install_error_handlers
 from realtone_api.middleware import AccessLog, BodySizeLimit, SecurityHeaders
-from realtone_api.routes import account, analyses, auth, deliveries, health, ui
+from realtone_api.routes import account, analyses, auth, deliveries, health, ui, voices
 from realtone_api.settings import get_settings
 
 logger = Logger(service="realtone-api")
@@ -41,7 +41,7 @@ def create_app() -> FastAPI:
 
     app.add_middleware(AccessLog, logger=logger)
     app.add_middleware(SecurityHeaders, settings=settings)
-    routers = (auth, account, analyses, deliveries, health, ui)
+    routers = (auth, account, analyses, deliveries, voices, health, ui)
     for module in routers:
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=ui.STATIC_DIR), name="static")

@@ -16,6 +16,7 @@ from pydantic import (
 
 from realtone_core.account import MAX_RETENTION_DAYS, Retention, check_retention, from_days
 from realtone_core.models import Analysis, User, UtcDatetime
+from realtone_core.voices import MAX_SOURCES, MAX_VOICE_NAME, SearchHit, Voice
 from realtone_core.webhooks import AccountWebhook
 
 
@@ -186,3 +187,55 @@ class AccountUpdate(ApiInput):
 class WebhookSecretOut(BaseModel):
     webhook_secret: str
     created_at: UtcDatetime
+
+
+class VoiceSourceIn(ApiInput):
+    analysis_id: UUID
+    speaker: int = Field(ge=0, le=1000)
+
+
+class VoiceCreate(ApiInput):
+    """``POST /v1/voices``: enrol a voice from speakers of completed analyses."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=MAX_VOICE_NAME)
+    sources: list[VoiceSourceIn] = Field(min_length=1, max_length=MAX_SOURCES)
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("a name is needed")
+        return value.strip()
+
+
+class VoiceListResponse(BaseModel):
+    items: list[Voice]
+
+
+class VoiceSearchRequest(ApiInput):
+    """``POST /v1/voices/search``: by a speaker of one of your analyses (``analysis_id`` and
+    ``speaker``) or by an enrolled voice (``voice_id``), one of the two."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    analysis_id: UUID | None = None
+    speaker: int | None = Field(default=None, ge=0, le=1000)
+    voice_id: UUID | None = None
+    limit: int = Field(default=20, ge=1, le=100)
+    cursor: str | None = Field(default=None, max_length=200)
+
+    @model_validator(mode="after")
+    def _one_query(self) -> VoiceSearchRequest:
+        by_speaker = self.analysis_id is not None or self.speaker is not None
+        if by_speaker == (self.voice_id is not None):
+            raise ValueError("give either analysis_id and speaker, or voice_id")
+        if by_speaker and (self.analysis_id is None or self.speaker is None):
+            raise ValueError("analysis_id and speaker go together")
+        return self
+
+
+class VoiceSearchResponse(BaseModel):
+    items: list[SearchHit]
+    next_cursor: str | None

@@ -31,6 +31,10 @@ class ErrorCode(StrEnum):
     # Webhooks (realtone_core.webhooks).
     INVALID_WEBHOOK_URL = "invalid_webhook_url"
     UNSAFE_WEBHOOK_URL = "unsafe_webhook_url"
+    # Voices (realtone_core.voices).
+    ANALYSIS_NOT_COMPLETED = "analysis_not_completed"
+    UNKNOWN_SPEAKER = "unknown_speaker"
+    VOICE_LIMIT_REACHED = "voice_limit_reached"
     INTERNAL_ERROR = "internal_error"
 
 

@@ -329,7 +329,8 @@ class AnalysisStore:
     ) -> AnalysisRecord | None:
         """The audio object was deleted under the account's retention; the result stays. The
         first deletion's time and reason are kept. ``updated_at`` does not change: the
-        result did not."""
+        result did not. The voices of its speakers (realtone_core.voices) go with the audio,
+        in the same transaction."""
         with self.db.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
             cur.execute(
                 "UPDATE analyses SET audio_deleted_at = COALESCE(audio_deleted_at, now()),"
@@ -339,7 +340,9 @@ class AnalysisStore:
                 f" WHERE id = %s RETURNING {_ANALYSIS_COLUMNS}",
                 (reason, retention_days, analysis_id),
             )
-            return _record(cur.fetchone())
+            record = _record(cur.fetchone())
+            cur.execute("DELETE FROM analysis_speakers WHERE analysis_id = %s", (analysis_id,))
+            return record
 
     # --- sweep ----------------------------------------------------------------------------
 
