@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import math
 import time
 import zlib
 from collections import defaultdict
@@ -371,10 +372,13 @@ def main() -> None:
     tune_voices = {v.name: per_voice[v.name] for v in halves["tune"]}
     held_voices = {v.name: per_voice[v.name] for v in halves["held_out"]}
     tune = enrolment_figures(tune_voices, copies, None, 4)
+    # Shipped: the 1 %-false-match threshold of the tune half, rounded down to 0.01.
+    chosen_threshold = math.floor(tune["threshold"] * 100) / 100
     report["enrolment"] = {
-        "tune": tune,
-        "held_out": enrolment_figures(held_voices, copies, tune["threshold"], 4),
-        "held_out_one_window": enrolment_figures(held_voices, copies, tune["threshold"], 1),
+        "chosen_threshold": chosen_threshold,
+        "tune": enrolment_figures(tune_voices, copies, chosen_threshold, 4),
+        "held_out": enrolment_figures(held_voices, copies, chosen_threshold, 4),
+        "held_out_one_window": enrolment_figures(held_voices, copies, chosen_threshold, 1),
     }
     report["seconds"] = round(time.perf_counter() - started, 1)
     args.report.parent.mkdir(parents=True, exist_ok=True)

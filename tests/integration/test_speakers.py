@@ -88,3 +88,55 @@ def test_one_voice_is_one_speaker(client, new_user, queue, scorer_handler):
     body = score(client, new_user(), queue, scorer_handler, data)
     assert {c["speaker"] for c in body["chunks"]} == {0}
     assert len(body["summary"]["speakers"]) == 1
+
+
+def test_a_synthetic_speaker_that_sounds_like_an_enrolled_voice_raises_an_impersonation(
+    client, new_user, queue, scorer_handler, monkeypatch
+):
+    from realtone_scorer.runtime import get_scorer
+
+    headers = new_user()
+    original, _ = alternation(("speech-asterisk-june.flac", 0, 16))
+    first = score(client, headers, queue, scorer_handler, original)
+    r = client.post(
+        "/v1/voices",
+        headers=headers,
+        json={"name": "June", "sources": [{"analysis_id": first["id"], "speaker": 0}]},
+    )
+    assert r.status_code == 201, r.text
+    june = r.json()
+    assert "embedding" not in r.text
+
+    # Her voice again (the same recording, quieter: other bytes), and a detector that finds
+    # every window synthetic: a clone of an enrolled voice.
+    detector = get_scorer().detector
+    monkeypatch.setattr(detector, "score", lambda windows: np.full(len(windows), 0.99))
+    quieter = io.BytesIO()
+    sf.write(quieter, voice("speech-asterisk-june.flac") * 0.8, 16_000, format="WAV")
+    clone = score(client, headers, queue, scorer_handler, quieter.getvalue())
+    summary = clone["summary"]
+    assert summary["verdict"] == "fake"
+    assert summary["impersonation"]["voice_id"] == june["id"]
+    assert summary["impersonation"]["name"] == "June"
+    assert summary["impersonation"]["speaker"] == 0
+    assert summary["impersonation"]["similarity"] >= 0.9
+    assert summary["speakers"][0]["enrolled_voice"]["id"] == june["id"]
+
+    # The same bytes again reuse the result, matched against the voices as they are now.
+    assert client.delete(f"/v1/voices/{june['id']}", headers=headers).status_code == 204
+    reused = score(client, headers, queue, scorer_handler, quieter.getvalue())
+    assert reused["summary"]["impersonation"] is None
+    assert reused["summary"]["speakers"][0]["enrolled_voice"] is None
+
+    # Search by her first recording's speaker finds both later ones, newest first.
+    r = client.post(
+        "/v1/voices/search", headers=headers, json={"analysis_id": first["id"], "speaker": 0}
+    )
+    assert r.status_code == 200, r.text
+    assert [h["analysis_id"] for h in r.json()["items"]] == [reused["id"], clone["id"]]
+    # Another account finds nothing of hers, and cannot search by her analysis.
+    other = new_user()
+    r = client.post(
+        "/v1/voices/search", headers=other, json={"analysis_id": first["id"], "speaker": 0}
+    )
+    assert r.status_code == 404

@@ -129,8 +129,11 @@ def test_a_synthetic_speaker_that_sounds_like_an_enrolled_voice_is_an_impersonat
     real = match_enrolled(_summary("real", "real"), speakers, enrolled, threshold=0.8)
     assert real.speakers is not None and real.speakers[0].enrolled_voice is not None
     assert real.impersonation is None
-    # Nobody enrolled, or nobody similar enough: nothing matches.
+    # Nobody enrolled (any more), or nobody similar enough: nothing matches.
     assert match_enrolled(_summary("fake"), speakers, [], 0.8).impersonation is None
+    cleared = match_enrolled(out, speakers, [], 0.8)
+    assert cleared.impersonation is None and cleared.speakers is not None
+    assert cleared.speakers[0].enrolled_voice is None
     far = match_enrolled(_summary("fake"), {0: centres[2]}, enrolled, 0.8)
     assert far.impersonation is None and far.speakers is not None
     assert far.speakers[0].enrolled_voice is None

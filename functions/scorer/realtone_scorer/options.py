@@ -21,7 +21,7 @@ class SpeakerOptions:
     # holds two voices (a turn change or cross-talk): marked ``overlap``, given no speaker.
     # Both chosen on offline conversations of known speakers (python -m detector.speakers).
     same_speaker: float = 0.75
-    mixed_below: float = 0.6
+    mixed_below: float = 0.65
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,7 @@ from realtone_core.s3 import s3_client
 from realtone_core.scorer_card import MODEL_CARD_KEY
 from realtone_core.services import Services
 from realtone_core.sqs import HeavyQueue
+from realtone_core.voices import MATCH_THRESHOLD, VoiceStore
 from realtone_core.webhooks import WebhookQueue, WebhookStore, dispatch
 from realtone_scorer.checkpoints import load_detector
 from realtone_scorer.pooling import PooledDetector
@@ -93,6 +94,8 @@ def get_scorer() -> Scorer:
         quota=runtime.quota,
         announce=_announcer(services, settings.webhook_queue_url),
         voices=SpeakerEncoder(),
+        voice_store=VoiceStore(services.db),
+        match_threshold=MATCH_THRESHOLD,
     )
 
 

@@ -146,16 +146,17 @@ def match_enrolled(
 ) -> Summary:
     """Each speaker's closest enrolled voice at or above ``threshold`` (cosine similarity);
     a matched speaker judged ``fake`` is an impersonation (the most similar one if several).
-    ``enrolled``: the owner's voices as (id, name, unit vector)."""
-    if not summary.speakers or not enrolled:
+    ``enrolled``: the owner's voices as (id, name, unit vector), as they are now: matches a
+    reused result carried from an earlier analysis are replaced."""
+    if summary.speakers is None:
         return summary
-    voices = np.stack([np.asarray(e, np.float32) for _, _, e in enrolled])
+    voices = np.stack([np.asarray(e, np.float32) for _, _, e in enrolled]) if enrolled else None
     speakers = []
     alert: Impersonation | None = None
     for entry in summary.speakers:
         vector = embeddings.get(entry.speaker)
         match = None
-        if vector is not None:
+        if vector is not None and voices is not None:
             similarity = voices @ np.asarray(vector, np.float32)
             best = int(np.argmax(similarity))
             if similarity[best] >= threshold:

@@ -26,6 +26,7 @@ from realtone_core.errors import AudioError, ErrorCode
 from realtone_core.lifecycle import delete_audio
 from realtone_core.models import AnalysisRecord, Chunk, Progress, ScoringResult, Status, Summary
 from realtone_core.s3 import ObjectInfo, parse_upload_key
+from realtone_core.voices import MATCH_THRESHOLD
 from realtone_scorer.options import ScoringOptions
 from realtone_scorer.pipeline import DetectorPort, ms_since, score_file, scoring_key
 from realtone_scorer.speakers import VoicePort, match_enrolled
@@ -81,10 +82,10 @@ class VoiceStorePort(Protocol):
     """The owner's enrolled voices and the speakers' embeddings (``realtone_core.voices``)."""
 
     def enrolled(self, owner_id: UUID) -> list[tuple[UUID, str, np.ndarray]]: ...
-    def speaker_embeddings(self, analysis_id: UUID) -> dict[int, np.ndarray]: ...
+    def speaker_embeddings(self, analysis_id: UUID, owner_id: UUID) -> dict[int, np.ndarray]: ...
     def save_speakers(
         self, analysis_id: UUID, owner_id: UUID, speakers: list[tuple[int, float, list[float]]]
-    ) -> None: ...
+    ) -> int: ...
 
 
 class PublishPort(Protocol):
@@ -148,7 +149,7 @@ class Scorer:
     # Who is speaking: the speaker encoder, and where enrolled voices and embeddings live.
     voices: VoicePort | None = None
     voice_store: VoiceStorePort | None = None
-    match_threshold: float = 0.75
+    match_threshold: float = MATCH_THRESHOLD
 
     def process_upload(self, s3_object: S3Object, delivery: Delivery) -> Outcome:
         """Score the object once; redeliveries and stale events are skipped.
@@ -364,7 +365,8 @@ class Scorer:
                     "identical upload already scored: reusing its result", source=str(source)
                 )
                 total = ms_since(started)
-                embeddings = self.voice_store.speaker_embeddings(source) if self.voice_store else {}
+                store = self.voice_store
+                embeddings = store.speaker_embeddings(source, owner_id) if store else {}
                 return self._match_voices(
                     ScoringResult(
                         duration_seconds=duration,

@@ -492,7 +492,7 @@ class AnalysisStore:
                     result.duration_seconds,
                     result.processing_ms,
                     Jsonb(result.model.model_dump()),
-                    Jsonb(result.summary.model_dump()),
+                    Jsonb(result.summary.model_dump(mode="json")),
                     Jsonb(result.timings),
                     result.content_sha256,
                     result.scoring_key,

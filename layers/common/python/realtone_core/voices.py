@@ -35,8 +35,10 @@ if TYPE_CHECKING:
     import numpy as np
 
 EMBEDDING_DIM = 256
-# Cosine similarity at or above which two voices are taken as the same speaker.
-MATCH_THRESHOLD = 0.75
+# Cosine similarity at or above which two voices are taken as the same speaker: at most 1 %
+# false matches between different offline speakers (python -m detector.speakers;
+# docs/speakers.md has the figures).
+MATCH_THRESHOLD = 0.9
 MAX_VOICE_NAME = 100
 # Speakers one voice may be enrolled from, and voices per account (the scorer compares every
 # speaker it finds with all of them).
@@ -147,28 +149,18 @@ class VoiceStore:
             )
         return len(rows)
 
-    def copy_speakers(self, source_id: UUID, analysis_id: UUID, owner_id: UUID) -> int:
-        """A reused result (the same bytes scored the same way): the speakers of the owner's
-        analysis ``source_id`` become ``analysis_id``'s, under the same rules as
-        ``save_speakers`` (nothing for zero-retention or audio already gone). Returns how
-        many rows ``analysis_id`` has now."""
+    def speaker_embeddings(self, analysis_id: UUID, owner_id: UUID) -> dict[int, np.ndarray]:
+        """The stored voices of the owner's analysis, speaker → embedding: a reused result
+        (the same bytes scored the same way) is matched and stored with its source's."""
+        import numpy as np
+
         with self.db.connection() as conn:
-            keeps = conn.execute(
-                "SELECT created_at FROM analyses WHERE id = %s AND owner_id = %s"
-                " AND NOT zero_retention AND audio_deleted_at IS NULL FOR SHARE",
+            rows = conn.execute(
+                "SELECT speaker, embedding::text FROM analysis_speakers"
+                " WHERE analysis_id = %s AND owner_id = %s ORDER BY speaker",
                 (analysis_id, owner_id),
-            ).fetchone()
-            if keeps is None:
-                return 0
-            conn.execute("DELETE FROM analysis_speakers WHERE analysis_id = %s", (analysis_id,))
-            copied = conn.execute(
-                "INSERT INTO analysis_speakers"
-                " (analysis_id, speaker, owner_id, seconds, embedding, created_at)"
-                " SELECT %s, speaker, owner_id, seconds, embedding, %s FROM analysis_speakers"
-                " WHERE analysis_id = %s AND owner_id = %s",
-                (analysis_id, keeps[0], source_id, owner_id),
-            )
-            return copied.rowcount
+            ).fetchall()
+        return {int(s): np.array(text[1:-1].split(","), dtype=np.float32) for s, text in rows}
 
     def enrolled(self, owner_id: UUID) -> list[tuple[UUID, str, np.ndarray]]:
         """The owner's enrolled voices (id, name, embedding), for matching speakers."""
