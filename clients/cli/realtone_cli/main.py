@@ -37,8 +37,8 @@ http://127.0.0.1:8000 (what `make run` serves). The session is kept in
 $XDG_CONFIG_HOME/realtone/credentials.json (default ~/.config/realtone/, mode 600).
 
 exit codes: 0 success (for analyze: nothing fake), 1 analyze found a fake or likely fake
-file, or a synthetic voice that sounds like one of your enrolled voices, 2 error (not logged in, API unreachable or refusing, bad file, failed analysis),
-130 interrupted. `realtone COMMAND --help` explains each command.
+file, or a synthetic voice that sounds like one of your enrolled voices, 2 error (not
+logged in, API unreachable or refusing, bad file, failed analysis), 130 interrupted. `realtone COMMAND --help` explains each command.
 """
 ACCOUNT_EPILOG = """\
 examples:
