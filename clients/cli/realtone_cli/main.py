@@ -38,7 +38,8 @@ $XDG_CONFIG_HOME/realtone/credentials.json (default ~/.config/realtone/, mode 60
 
 exit codes: 0 success (for analyze: nothing fake), 1 analyze found a fake or likely fake
 file, or a synthetic voice that sounds like one of your enrolled voices, 2 error (not
-logged in, API unreachable or refusing, bad file, failed analysis), 130 interrupted. `realtone COMMAND --help` explains each command.
+logged in, API unreachable or refusing, bad file, failed analysis), 130 interrupted.
+`realtone COMMAND --help` explains each command.
 """
 ACCOUNT_EPILOG = """\
 examples:
