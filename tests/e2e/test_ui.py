@@ -445,6 +445,21 @@ def test_speakers_get_a_colour_and_a_verdict_each_and_an_impersonation_is_flagge
     assert "speaker" in (windows.nth(0).get_attribute("aria-label") or "")
     assert page.locator("#impersonation").is_hidden()
 
+    # Remember a voice by name; it is listed (and can be forgotten) under Account.
+    first = speakers.nth(0)
+    first.get_by_role("button", name="Find the voice of speaker 0").click()
+    expect(first.locator(".speaker-out")).to_contain_text("not in any other recording")
+    page.once("dialog", lambda dialog: dialog.accept("June"))
+    first.get_by_role("button", name="Remember the voice of speaker 0").click()
+    expect(first.locator(".speaker-out")).to_contain_text("Remembered as “June”")
+    result_url = page.url
+    page.get_by_role("link", name="Account").first.click()
+    expect(page.locator("#voices")).to_contain_text("June")
+    page.get_by_role("button", name="Forget the voice June").click()
+    expect(page.locator("#voices-empty")).to_be_visible()
+    page.goto(result_url)
+    page.locator("#verdict-label").wait_for(timeout=30_000)
+
     # The scorer's alert, as the result document carries it, in words a user acts on.
     import json
 

@@ -647,7 +647,7 @@ function renderResult(a) {
   $("verdict-score").textContent = a.summary.score == null ? "No overall score" :
     `Overall score ${Math.round(a.summary.score * 100)} % synthetic · ${a.chunks.filter((c) => c.score != null).length} of ${a.chunks.length} windows judged`;
   $("untrained-warning").hidden = Boolean(a.model?.trained);
-  renderSpeakers(a.summary);
+  renderSpeakers(a.summary, a.id);
 
   const timeline = $("timeline");
   timeline.replaceChildren();
@@ -686,7 +686,7 @@ function renderResult(a) {
 }
 
 // Who speaks: a verdict per voice, and the alert when an enrolled voice is imitated.
-function renderSpeakers(summary) {
+function renderSpeakers(summary, analysisId) {
   const alert = summary.impersonation;
   $("impersonation").hidden = !alert;
   if (alert) {
@@ -716,8 +716,96 @@ function renderSpeakers(summary) {
       known.textContent = ` · sounds like ${s.enrolled_voice.name} (${Math.round(s.enrolled_voice.similarity * 100)} %)`;
       li.append(known);
     }
+    const actions = document.createElement("div");
+    actions.className = "speaker-actions";
+    const remember = document.createElement("button");
+    remember.type = "button";
+    remember.className = "secondary";
+    remember.textContent = "Remember this voice";
+    remember.setAttribute("aria-label", `Remember the voice of speaker ${s.speaker}`);
+    remember.addEventListener("click", () => enrollSpeaker(analysisId, s.speaker, li));
+    const find = document.createElement("button");
+    find.type = "button";
+    find.className = "secondary";
+    find.textContent = "Find this voice";
+    find.setAttribute("aria-label", `Find the voice of speaker ${s.speaker} in your other recordings`);
+    find.addEventListener("click", () => findSpeaker(analysisId, s.speaker, li));
+    const out = document.createElement("p");
+    out.className = "speaker-out";
+    out.setAttribute("role", "status");
+    actions.append(remember, find);
+    li.append(actions, out);
     return li;
   }));
+}
+
+// Enrol a speaker's voice under a name: later recordings are checked against it.
+async function enrollSpeaker(analysisId, speaker, li) {
+  const out = li.querySelector(".speaker-out");
+  const name = (window.prompt("Name this voice (for example: our CEO, mum)") || "").trim();
+  if (!name) return;
+  try {
+    await postJson("/v1/voices", { name, sources: [{ analysis_id: analysisId, speaker }] });
+    out.textContent = `Remembered as “${name}”. New recordings are checked against this voice; a synthetic voice that sounds like it raises an alert.`;
+  } catch (error) {
+    out.textContent = ERRORS[error.code] || error.message;
+  }
+}
+
+// The other recordings of yours in which this speaker's voice appears, newest first.
+async function findSpeaker(analysisId, speaker, li) {
+  const out = li.querySelector(".speaker-out");
+  out.textContent = "Searching…";
+  try {
+    const page = await postJson("/v1/voices/search", { analysis_id: analysisId, speaker });
+    if (!page.items.length) {
+      out.textContent = "This voice is not in any other recording of yours.";
+      return;
+    }
+    const list = document.createElement("ul");
+    list.className = "voice-hits";
+    list.append(...page.items.map((h) => {
+      const item = document.createElement("li");
+      const link = document.createElement("a");
+      link.href = `#/analyses/${h.analysis_id}`;
+      link.textContent = h.filename;
+      item.append(link, ` · ${new Date(h.created_at).toLocaleString()} · speaker ${h.speaker}, similarity ${Math.round(h.similarity * 100)} %`);
+      return item;
+    }));
+    out.replaceChildren(`Also speaks in ${page.items.length}${page.next_cursor ? "+" : ""} recording(s):`, list);
+  } catch (error) {
+    out.textContent = ERRORS[error.code] || error.message;
+  }
+}
+
+// Enrolled voices (Account view): each can be forgotten.
+async function loadVoices() {
+  try {
+    const page = await api("/v1/voices");
+    $("voices-empty").hidden = page.items.length > 0;
+    $("voices").replaceChildren(...page.items.map((v) => {
+      const li = document.createElement("li");
+      const name = document.createElement("strong");
+      name.textContent = v.name;
+      const forget = document.createElement("button");
+      forget.type = "button";
+      forget.className = "secondary";
+      forget.textContent = "Forget";
+      forget.setAttribute("aria-label", `Forget the voice ${v.name}`);
+      forget.addEventListener("click", async () => {
+        try {
+          await api(`/v1/voices/${v.id}`, { method: "DELETE" });
+          loadVoices();
+        } catch (error) {
+          showError("voices-error", error);
+        }
+      });
+      li.append(name, ` · enrolled ${new Date(v.created_at).toLocaleDateString()} `, forget);
+      return li;
+    }));
+  } catch (error) {
+    showError("voices-error", error);
+  }
 }
 
 // No audio to play (retention): a sentence instead of the player.
@@ -811,6 +899,7 @@ async function loadAccount() {
   try {
     const me = await api("/v1/account");
     showRetention(me.retention_days);
+    loadVoices();
   } catch (error) {
     showError("retention-error", error);
   }
