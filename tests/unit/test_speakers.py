@@ -84,18 +84,28 @@ def test_clustering_finds_each_voice_and_numbers_them_by_first_appearance():
     assert cluster(np.zeros((0, 256), np.float32), 0.75).tolist() == []
 
 
-def test_diarize_numbers_speakers_by_speech_and_marks_windows_with_two_voices():
+def test_diarize_numbers_speakers_by_speech_and_looks_twice_only_where_the_speaker_changes():
     centres = _unit(np.random.default_rng(2).standard_normal((2, 256)))
-    vectors = _voices(centres, [0, 1, 1, 1, 0], 0.02)
-    voices = {i: WindowVoice(v, 0.9, 3.0) for i, v in enumerate(vectors)}
-    voices[2] = WindowVoice(vectors[2], 0.1, 3.0)  # its two halves disagree
-    who = diarize(voices, SpeakerOptions())
-    assert who.overlap == {2}
-    # Voice 1 speaks in windows 1 and 3 (6 s), voice 0 in 0 and 4 (6 s): a tie keeps the
-    # first to appear first; window 2 is left without a speaker.
-    assert who.speaker == {0: 0, 4: 0, 1: 1, 3: 1}
+    vectors = _voices(centres, [0, 1, 1, 1, 0, 0], 0.02)
+    voices = {i: WindowVoice(v, 3.0) for i, v in enumerate(vectors)}
+    asked: list[list[int]] = []
+
+    def ends(windows: list[int]) -> dict[int, float]:
+        asked.append(windows)
+        return {i: 0.1 if i == 1 else 0.9 for i in windows}  # window 1's two ends differ
+
+    who = diarize(voices, SpeakerOptions(), ends)
+    assert asked == [[0, 1, 3, 4]]  # only the windows on either side of a change
+    assert who.overlap == {1}
+    # Voice 0 speaks in windows 0, 4 and 5 (9 s), voice 1 in 2 and 3 (6 s); window 1 holds
+    # both and is left without a speaker.
+    assert who.speaker == {0: 0, 4: 0, 5: 0, 2: 1, 3: 1}
     assert set(who.embeddings) == {0, 1}
     assert float(who.embeddings[0] @ centres[0]) > 0.95 > float(who.embeddings[0] @ centres[1])
+    # One voice throughout: no change, no second look.
+    asked.clear()
+    alone = diarize({i: WindowVoice(centres[0], 3.0) for i in range(4)}, SpeakerOptions(), ends)
+    assert asked == [[]] and alone.speaker == dict.fromkeys(range(4), 0)
 
 
 def _summary(*verdicts: str) -> Summary:
@@ -137,3 +147,21 @@ def test_a_synthetic_speaker_that_sounds_like_an_enrolled_voice_is_an_impersonat
     far = match_enrolled(_summary("fake"), {0: centres[2]}, enrolled, 0.8)
     assert far.impersonation is None and far.speakers is not None
     assert far.speakers[0].enrolled_voice is None
+
+
+def test_the_shipped_thresholds_are_the_ones_measured_in_the_report():
+    """docs/speakers/report.json (``make speakers``) chose them; docs/speakers.md quotes it."""
+    from realtone_core.voices import MATCH_THRESHOLD
+
+    report = json.loads((DATA.parents[1] / "docs" / "speakers" / "report.json").read_text())
+    shipped = SpeakerOptions()
+    chosen = report["diarization"]["chosen"]
+    assert (shipped.same_speaker, shipped.mixed_below) == (
+        chosen["same_speaker"],
+        chosen["mixed_below"],
+    )
+    assert report["enrolment"]["chosen_threshold"] == MATCH_THRESHOLD
+    doc = (DATA.parents[1] / "docs" / "speakers.md").read_text()
+    held = report["diarization"]["held_out"]
+    assert f"{held['cluster_purity'] * 100:.1f} %" in doc
+    assert f"{held['speaker_count_accuracy'] * 100:.1f} %" in doc

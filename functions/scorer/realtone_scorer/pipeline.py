@@ -19,7 +19,15 @@ from realtone_core.models import Chunk, ModelCard, ScoringResult
 from realtone_scorer.audio import TARGET_RATE, Charge, decode
 from realtone_scorer.options import ScoringOptions
 from realtone_scorer.reasons import Reason, window_reason
-from realtone_scorer.speakers import VoicePort, WindowVoice, diarize, embed_windows, speech_partials
+from realtone_scorer.speakers import (
+    VoicePort,
+    WindowVoice,
+    diarize,
+    embed_windows,
+    end_partials,
+    end_similarities,
+    middle_partial,
+)
 from realtone_scorer.speech import FRAME, SpeechFrames
 from realtone_scorer.speech import MODEL_SHA256 as SPEECH_MODEL
 from realtone_scorer.summary import summarize, summarize_speakers
@@ -107,22 +115,30 @@ def score_samples(
         scores.update((w.index, float(v)) for w, v in zip(batch, values, strict=True))
         if voices is not None:
             partials = [
-                speech_partials(
-                    samples[w.start : w.end],
-                    speech.until(w.end)[w.start // FRAME :],
-                    options.speakers,
-                )
+                middle_partial(samples[w.start : w.end], frames_of(w), options.speakers)
                 for w in batch
             ]
             for w, voice in zip(batch, embed_windows(voices, partials), strict=True):
                 if voice is not None:
                     embedded[w.index] = voice
 
+    def frames_of(w: Window) -> np.ndarray:
+        return speech.until(w.end)[w.start // FRAME : -(-w.end // FRAME)]
+
+    def ends(indices: list[int]) -> dict[int, float]:
+        assert voices is not None
+        parts = {
+            i: end_partials(
+                samples[windows[i].start : windows[i].end], frames_of(windows[i]), options.speakers
+            )
+            for i in indices
+        }
+        return end_similarities(voices, parts)
+
     t0 = time.perf_counter()
     batch: list[Window] = []
     for w in windows:
-        frames = speech.until(w.end)[w.start // FRAME : -(-w.end // FRAME)]
-        reasons[w.index] = window_reason(samples[w.start : w.end], w.voiced, frames, options)
+        reasons[w.index] = window_reason(samples[w.start : w.end], w.voiced, frames_of(w), options)
         if reasons[w.index] is None:
             batch.append(w)
         if len(batch) == batch_size:
@@ -138,7 +154,7 @@ def score_samples(
     chunks = [chunk(w) for w in windows]
     if voices is None:
         return Scored(chunks, ms_since(t0), {}, {})
-    who = diarize(embedded, options.speakers)
+    who = diarize(embedded, options.speakers, ends)
     for c in chunks:
         c.speaker = who.speaker.get(c.chunk_id)
         c.overlap = c.chunk_id in who.overlap

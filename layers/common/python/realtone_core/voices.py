@@ -38,7 +38,7 @@ EMBEDDING_DIM = 256
 # Cosine similarity at or above which two voices are taken as the same speaker: at most 1 %
 # false matches between different offline speakers (python -m detector.speakers;
 # docs/speakers.md has the figures).
-MATCH_THRESHOLD = 0.9
+MATCH_THRESHOLD = 0.86
 MAX_VOICE_NAME = 100
 # Speakers one voice may be enrolled from, and voices per account (the scorer compares every
 # speaker it finds with all of them).
