@@ -226,3 +226,33 @@ def test_cli_account_zero_retention_and_delete(cli: Run, config_file: Path, tmp_
     assert f"deleted the account {email}" in deleted.stdout and not config_file.exists()
     again = cli("login", "--email", email, "--password-stdin", stdin=f"{PASSWORD}\n")
     assert again.returncode == 2 and "invalid_credentials" in again.stderr
+
+
+def test_cli_enrols_a_voice_from_a_file_and_finds_it_in_another(cli: Run, tmp_path: Path):
+    from tests.integration.test_speakers import alternation
+
+    _register(cli)
+    first, _ = alternation(("speech-asterisk-june.flac", 0, 16))
+    call, _ = alternation(("speech-asterisk-june.flac", 0, 8), ("synthetic-piper-joe.flac", 0, 8))
+    (tmp_path / "june.wav").write_bytes(first)
+    (tmp_path / "call.wav").write_bytes(call)
+
+    done = cli("voices", "enroll", "June", str(tmp_path / "june.wav"), "--json")
+    assert done.returncode == 0, done.stderr
+    voice = json.loads(done.stdout)
+    assert voice["name"] == "June" and "embedding" not in done.stdout
+    listed = cli("voices", "list")
+    assert listed.returncode == 0 and "June" in listed.stdout
+
+    # The call is analysed with a verdict per speaker; its main voice (0) is June's, which the
+    # report names; a search by her voice finds both recordings.
+    analyzed = cli("analyze", str(tmp_path / "call.wav"))
+    assert analyzed.returncode in (0, 1), analyzed.stderr
+    assert "speaker 0:" in analyzed.stdout and "speaker 1:" in analyzed.stdout
+    assert "sounds like June" in analyzed.stdout
+    found = cli("voices", "search", "--voice", voice["id"], "--json")
+    assert found.returncode == 0, found.stderr
+    assert len(json.loads(found.stdout)["items"]) == 2
+
+    assert cli("voices", "delete", voice["id"]).returncode == 0
+    assert "June" not in cli("voices", "list").stdout
