@@ -201,7 +201,7 @@ def conversation(
 
 
 @dataclass
-class Scored:
+class ConversationRun:
     conv: Conversation
     chunks: list[Chunk]
     voices: dict[int, WindowVoice]
@@ -210,7 +210,7 @@ class Scored:
 
 def score_conversations(
     conversations: list[Conversation], encoder: SpeakerEncoder, options: ScoringOptions
-) -> list[Scored]:
+) -> list[ConversationRun]:
     """Each conversation through the service's pipeline (the speaker options only decide the
     clustering, so one pass serves every candidate: see ``diarization_figures``)."""
     out = []
@@ -231,7 +231,7 @@ def score_conversations(
                 if c.chunk_id in scored.voices
             },
         )
-        out.append(Scored(conv, scored.chunks, scored.voices, ends))
+        out.append(ConversationRun(conv, scored.chunks, scored.voices, ends))
     return out
 
 
@@ -239,7 +239,9 @@ def _known(ends: dict[int, float], indices: list[int]) -> dict[int, float]:
     return {i: ends[i] for i in indices if i in ends}
 
 
-def diarization_figures(runs: list[Scored], options: SpeakerOptions | None) -> dict[str, Any]:
+def diarization_figures(
+    runs: list[ConversationRun], options: SpeakerOptions | None
+) -> dict[str, Any]:
     """With ``options``, the windows are clustered again with them; else as scored."""
     counts_right, purity_hits, assigned, windows, count_error = 0, 0, 0, 0, 0
     mixed_total, mixed_marked, clean_marked, clean_total = 0, 0, 0, 0

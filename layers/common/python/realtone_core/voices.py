@@ -104,6 +104,13 @@ def vector_literal(embedding: Sequence[float]) -> str:
     return "[" + ",".join(repr(v) for v in values) + "]"
 
 
+def parse_vector(text: str) -> np.ndarray:
+    """An embedding from pgvector's text form (for the scorer; the API never needs one)."""
+    import numpy as np
+
+    return np.array(text[1:-1].split(","), dtype=np.float32)
+
+
 class VoiceStore:
     """Speakers' voices and enrolled voices in Postgres (pgvector)."""
 
@@ -152,30 +159,23 @@ class VoiceStore:
     def speaker_embeddings(self, analysis_id: UUID, owner_id: UUID) -> dict[int, np.ndarray]:
         """The stored voices of the owner's analysis, speaker → embedding: a reused result
         (the same bytes scored the same way) is matched and stored with its source's."""
-        import numpy as np
-
         with self.db.connection() as conn:
             rows = conn.execute(
                 "SELECT speaker, embedding::text FROM analysis_speakers"
                 " WHERE analysis_id = %s AND owner_id = %s ORDER BY speaker",
                 (analysis_id, owner_id),
             ).fetchall()
-        return {int(s): np.array(text[1:-1].split(","), dtype=np.float32) for s, text in rows}
+        return {int(s): parse_vector(text) for s, text in rows}
 
     def enrolled(self, owner_id: UUID) -> list[tuple[UUID, str, np.ndarray]]:
         """The owner's enrolled voices (id, name, embedding), for matching speakers."""
-        import numpy as np
-
         with self.db.connection() as conn:
             rows = conn.execute(
                 "SELECT id, name, embedding::text FROM voices WHERE owner_id = %s"
                 " ORDER BY created_at, id",
                 (owner_id,),
             ).fetchall()
-        return [
-            (UUID(str(ident)), name, np.array(text[1:-1].split(","), dtype=np.float32))
-            for ident, name, text in rows
-        ]
+        return [(UUID(str(ident)), name, parse_vector(text)) for ident, name, text in rows]
 
     # --- enrolled voices ------------------------------------------------------------------
 
