@@ -89,9 +89,11 @@ def test_cli_session_analyze_history_delete(cli: Run, config_file: Path, tmp_pat
     done = cli("analyze", str(clip))
     assert done.returncode in (0, 1), done.stderr
     out = done.stdout
-    assert re.search(r"^\s+0\s+0\.0s\s+4\.0s\s+\d\.\d{3}\s", out, re.M), out
-    assert re.search(r"^\s+1\s+4\.0s\s+8\.0s\s+\d\.\d{3}\s", out, re.M), out
-    assert re.search(r"^\s+2\s+8\.0s\s+10\.3s\s+\d\.\d{3}\s", out, re.M), out
+    # window, start, end, speaker (one voice: 0), score
+    assert re.search(r"^\s+0\s+0\.0s\s+4\.0s\s+0\s+\d\.\d{3}\s", out, re.M), out
+    assert re.search(r"^\s+1\s+4\.0s\s+8\.0s\s+0\s+\d\.\d{3}\s", out, re.M), out
+    assert re.search(r"^\s+2\s+8\.0s\s+10\.3s\s+0\s+\d\.\d{3}\s", out, re.M), out
+    assert re.search(r"^\s+speaker 0: \w+ \(score \d\.\d{3}; 10 s, 100 % of the audio\)", out, re.M)
     verdict = re.search(r"verdict: (\w+)", out)
     assert verdict and verdict[1] in ("fake", "likely_fake", "real", "inconclusive")
     assert done.returncode == (1 if verdict[1] in ("fake", "likely_fake") else 0)
