@@ -78,7 +78,7 @@ class Voice:
     def one_channel(self) -> list[Path]:
         """The files of its most common channel chain: within one recording a voice comes
         through one channel (the corpus gives each file a random one)."""
-        common = max(set(self.channels), key=self.channels.count)
+        common = max(sorted(set(self.channels)), key=self.channels.count)  # ties: by name
         return [f for f, c in zip(self.files, self.channels, strict=True) if c == common]
 
 

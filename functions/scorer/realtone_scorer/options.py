@@ -20,7 +20,7 @@ class SpeakerOptions:
     # a window whose first and last 1.6 s of speech are less similar than ``mixed_below``
     # holds two voices (a turn change or cross-talk): marked ``overlap``, given no speaker.
     # Both chosen on offline conversations of known speakers (python -m detector.speakers).
-    same_speaker: float = 0.65
+    same_speaker: float = 0.7
     mixed_below: float = 0.65
 
 
