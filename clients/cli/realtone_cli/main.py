@@ -302,26 +302,44 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     return analyze.exit_code(results)
 
 
-def cmd_history(args: argparse.Namespace) -> int:
+def collect_pages(
+    fetch: Callable[[str | None], dict[str, Any]], every: bool
+) -> tuple[list[dict[str, Any]], str | None]:
+    """The first page (or, with ``every``, all of them) of a paged listing: the items and
+    the cursor of what is left."""
     items: list[dict[str, Any]] = []
     cursor: str | None = None
-    with make_client(args) as client:
-        while True:
-            page = client.list_analyses(args.limit, cursor)
-            items.extend(page.get("items") or [])
-            cursor = page.get("next_cursor")
-            if not args.all or not cursor:
-                break
+    while True:
+        page = fetch(cursor)
+        items.extend(page.get("items") or [])
+        cursor = page.get("next_cursor")
+        if not every or not cursor:
+            return items, cursor
+
+
+def show_pages(
+    args: argparse.Namespace,
+    items: list[dict[str, Any]],
+    cursor: str | None,
+    table: Callable[[list[dict[str, Any]], bool], str],
+) -> int:
+    """A listing as JSON or as a table, saying when there is more."""
     if args.json:
         print(json.dumps({"items": items, "next_cursor": cursor}, indent=2))
         return EXIT_OK
-    print(render.history_table(items, render.use_color(sys.stdout)))
+    print(table(items, render.use_color(sys.stdout)))
     if cursor:
         print(
             f"(showing the {len(items)} newest; more with --all or a larger --limit)",
             file=sys.stderr,
         )
     return EXIT_OK
+
+
+def cmd_history(args: argparse.Namespace) -> int:
+    with make_client(args) as client:
+        items, cursor = collect_pages(lambda c: client.list_analyses(args.limit, c), args.all)
+    return show_pages(args, items, cursor, render.history_table)
 
 
 def _no_such_analysis(exc: ApiError, ident: str) -> ApiError:
@@ -458,8 +476,6 @@ def cmd_voices_delete(args: argparse.Namespace) -> int:
 def cmd_voices_search(args: argparse.Namespace) -> int:
     if (args.query is None) == (args.voice is None):
         raise UsageProblem("give a FILE or ANALYSIS_ID[:SPEAKER], or --voice VOICE_ID")
-    items: list[dict[str, Any]] = []
-    cursor: str | None = None
     with make_client(args) as client:
         if args.voice is not None:
             query: dict[str, Any] = {"voice_id": args.voice}
@@ -468,19 +484,10 @@ def cmd_voices_search(args: argparse.Namespace) -> int:
             query = {"analysis_id": ref.analysis_id, "speaker": ref.speaker}
             if not args.json:
                 voices.say(f"searching for speaker {ref.speaker} of analysis {ref.analysis_id}")
-        while True:
-            page = client.search_voices(query, args.limit, cursor)
-            items.extend(page.get("items") or [])
-            cursor = page.get("next_cursor")
-            if not args.all or not cursor:
-                break
-    if args.json:
-        print(json.dumps({"items": items, "next_cursor": cursor}, indent=2))
-        return EXIT_OK
-    print(voices.search_table(items, render.use_color(sys.stdout)))
-    if cursor:
-        voices.say(f"(showing the {len(items)} newest; more with --all or a larger --limit)")
-    return EXIT_OK
+        items, cursor = collect_pages(
+            lambda c: client.search_voices(query, args.limit, c), args.all
+        )
+    return show_pages(args, items, cursor, voices.search_table)
 
 
 TOOLS = {"eval": "realtone_scorer.evaluate", "train": "realtone_scorer.train"}
